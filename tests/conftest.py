@@ -1,0 +1,49 @@
+"""Shared fixtures: offline hub, a private cache, tiny corpora written by the tests themselves."""
+import os
+import random
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    root = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setenv("WORDMORE_CACHE", str(root))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(root / "hf"))
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    """~400 made-up names, one per line."""
+    rng = random.Random(0)
+    syl = ["an", "el", "ma", "ri", "jo", "li", "sa", "na", "ka", "to", "be", "la", "mi", "ro", "da"]
+    names = sorted({"".join(rng.choice(syl) for _ in range(rng.randint(1, 3))) + rng.choice(["", "a", "n", "y"])
+                    for _ in range(600)})
+    p = tmp_path / "names.txt"
+    p.write_text("\n".join(names) + "\n")
+    return p
+
+
+ROYAL_TEMPLATES = [
+    "the {k} spoke to the {q} in the castle", "the {q} smiled at the {k} and the court",
+    "the {p} rode out with the {pp} at dawn", "the {pp} danced with the {p} at the ball",
+    "a {m} and a {w} walked to the village", "the {w} gave bread to the {m}",
+    "the old {k} had a son , the young {p}", "the old {q} had a daughter , the young {pp}",
+]
+
+
+@pytest.fixture
+def words_file(tmp_path):
+    """A small English-like corpus, paragraphs separated by blank lines."""
+    rng = random.Random(1)
+    paras = []
+    for _ in range(300):
+        sents = [rng.choice(ROYAL_TEMPLATES).format(k="king", q="queen", p="prince", pp="princess",
+                                                   m="man", w="woman") for _ in range(rng.randint(2, 5))]
+        paras.append(" . ".join(sents) + " .")
+    p = tmp_path / "tales.txt"
+    p.write_text("\n\n".join(paras) + "\n")
+    return p

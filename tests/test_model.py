@@ -1,0 +1,74 @@
+import math
+
+import pytest
+import torch
+
+from wordmore.model import ContextMLP, ModelConfig
+
+
+def cfg(**kw):
+    base = dict(vocab_size=30, context=3, n_embd=4, n_hidden=16)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+@pytest.mark.parametrize("window,T", [("left", 3), ("both", 6)])
+def test_shapes_and_initial_loss_near_uniform(window, T):
+    torch.manual_seed(0)
+    m = ContextMLP(cfg(window=window))
+    x = torch.randint(0, 30, (8, T))
+    y = torch.randint(0, 30, (8,))
+    logits, loss = m(x, y)
+    assert logits.shape == (8, 30)
+    assert abs(loss.item() - math.log(30)) < 0.05  # not over-confident at init
+
+
+def test_embedding_init_is_small():
+    m = ContextMLP(cfg(emb_init=0.01))
+    assert m.C.weight.std().item() < 0.02
+
+
+def test_adaptive_head_gives_normalised_log_probs():
+    torch.manual_seed(0)
+    m = ContextMLP(cfg(vocab_size=50, head="adaptive", cutoffs=[5, 20]))
+    x = torch.randint(0, 50, (4, 3))
+    lp = m.log_probs(x)
+    assert lp.shape == (4, 50)
+    assert torch.allclose(lp.exp().sum(-1), torch.ones(4), atol=1e-5)
+    _, loss = m(x, torch.randint(0, 50, (4,)))
+    assert loss.item() > 0
+
+
+def test_neg_head_loss_and_sparse_grads():
+    torch.manual_seed(0)
+    m = ContextMLP(cfg(head="neg", negatives=8, sparse=True))
+    m.set_noise([5] * 10 + [0] * 20)  # noise only from ids 1..9
+    m.generator = torch.Generator().manual_seed(0)
+    _, loss = m(torch.randint(0, 30, (6, 3)), torch.randint(10, 30, (6,)))
+    loss.backward()
+    assert m.C.weight.grad.is_sparse and m.out_emb.weight.grad.is_sparse
+    # zero-initialised output table: every logit is 0, so loss = log 2 * (1 + neg_weight)
+    assert abs(loss.item() - math.log(2) * (1 + m.cfg.neg_weight)) < 1e-4
+    assert m.noise[0] == 0  # the boundary is never noise
+    with pytest.raises(ValueError):
+        m.log_probs(torch.zeros(1, 3, dtype=torch.long))
+
+
+def test_model_learns_a_deterministic_sequence():
+    torch.manual_seed(0)
+    m = ContextMLP(cfg(vocab_size=5, context=2, emb_init=0.1))
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    x = torch.tensor([[0, 1], [1, 2], [2, 3], [3, 4]])
+    y = torch.tensor([2, 3, 4, 0])
+    for _ in range(200):
+        _, loss = m(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    assert m(x)[0].argmax(-1).tolist() == y.tolist()
+
+
+def test_unknown_head_rejected():
+    with pytest.raises(ValueError):
+        ContextMLP(cfg(head="hs"))

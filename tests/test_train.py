@@ -1,0 +1,218 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from wordmore.cli import main
+from wordmore.errors import WordmoreError
+from wordmore.train import (RunConfig, RunLock, load_checkpoint, lr_at, resolve_config, TrainConfig, train)
+
+TINY = ["--n-embd", "4", "--n-hidden", "16", "--context", "3", "--batch-size", "32", "--eval-every", "20",
+        "--eval-tokens", "500", "--ckpt-every", "10", "--warmup", "5"]
+
+
+def run(args):
+    return main(["train", *args])
+
+
+def test_char_end_to_end_through_main(names_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(["--level", "char", "--dataset", str(names_file), "--out", str(out), "--max-steps", "300",
+                "--lr", "1e-2", *TINY[:-6]]) == 0
+    for f in ("ckpt.pt", "config.json", "vocab.json", "metrics.jsonl", "embeddings.vec", "summary.json"):
+        assert (out / f).exists(), f
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 300 and summary["val_loss"] < 3.0  # learnt something: uniform is ln(27+) = 3.3
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["level"] == "char" and cfg["model"]["n_hidden"] == 16
+    state = load_checkpoint(out / "ckpt.pt")
+    assert state["step"] == 300 and state["vocab"]["itos"][0] == "."
+    assert "config:" in capsys.readouterr().out
+
+
+def test_same_seed_same_losses(names_file, tmp_path):
+    losses = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        run(["--level", "char", "--dataset", str(names_file), "--out", str(out), "--max-steps", "40", *TINY])
+        losses.append([json.loads(l).get("val_loss") for l in (out / "metrics.jsonl").read_text().splitlines()])
+    assert losses[0] == losses[1]
+
+
+@pytest.mark.parametrize("level,extra", [("char", []), ("word", ["--head", "neg", "--negatives", "8"]),
+                                         ("word", ["--head", "adaptive", "--cutoffs", "10"])])
+def test_resume_is_exact(names_file, words_file, tmp_path, level, extra):
+    data = str(names_file if level == "char" else words_file)
+    common = ["--level", level, "--dataset", data, "--max-steps", "40", "--min-count", "1", *TINY, *extra]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert run([*common, "--out", str(full)]) == 0
+    assert run([*common, "--out", str(part), "--stop-after", "17"]) == 0
+    assert load_checkpoint(part / "ckpt.pt")["step"] == 17
+    assert run([*common, "--out", str(part), "--resume"]) == 0
+    a, b = load_checkpoint(full / "ckpt.pt")["model"], load_checkpoint(part / "ckpt.pt")["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_bad_runs_are_clear_errors(names_file, words_file, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert run(["--level", "char", "--dataset", str(names_file), "--out", str(out), "--resume"]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+    assert run(["--level", "char", "--dataset", str(names_file), "--out", str(out), "--max-steps", "5", *TINY]) == 0
+    assert run(["--level", "word", "--dataset", str(words_file), "--out", str(out), "--resume"]) == 1
+    assert "holds a char-level model" in capsys.readouterr().err
+    assert run(["--level", "char", "--dataset", str(names_file), "--out", str(out)]) == 1
+    assert "--resume" in capsys.readouterr().err
+    (out / "ckpt.pt").write_bytes((out / "ckpt.pt").read_bytes()[:100])
+    assert run(["--level", "char", "--dataset", str(names_file), "--out", str(out), "--resume"]) == 1
+    assert "corrupt or truncated" in capsys.readouterr().err
+    assert run(["--level", "byte"]) == 1
+    assert "unknown level" in capsys.readouterr().err
+    assert run(["--level", "char", "--dataset", str(tmp_path / "missing.txt")]) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_newer_checkpoint_format_is_refused(tmp_path):
+    torch.save({"format": 99, "model": {}}, tmp_path / "ckpt.pt")
+    with pytest.raises(WordmoreError, match="newer"):
+        load_checkpoint(tmp_path / "ckpt.pt")
+
+
+def test_corpus_smaller_than_the_window(tmp_path, capsys):
+    p = tmp_path / "tiny.txt"
+    p.write_text("ab\ncd\nef\n")
+    assert run(["--level", "char", "--dataset", str(p), "--context", "8", "--out", str(tmp_path / "r")]) == 1
+    assert "smaller than the context window" in capsys.readouterr().err
+
+
+def test_parser_rejects_out_of_range(capsys):
+    for bad in (["--context", "0"], ["--n-embd", "-3"], ["--lr", "0"], ["--batch-size", "x"], ["--val-frac", "1.5"]):
+        assert run(["--level", "char", *bad]) == 2
+        err = capsys.readouterr().err
+        assert "must be" in err or "not an integer" in err, err
+
+
+def test_nan_loss_stops_with_step_and_keeps_checkpoint(names_file, tmp_path, monkeypatch, capsys):
+    import wordmore.model as M
+    orig = M.ContextMLP.forward
+    calls = {"n": 0}
+    def forward(self, idx, targets=None):
+        logits, loss = orig(self, idx, targets)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 25:
+                loss = loss * float("nan")
+        return logits, loss
+    monkeypatch.setattr(M.ContextMLP, "forward", forward)
+    out = tmp_path / "r"
+    assert run(["--level", "char", "--dataset", str(names_file), "--out", str(out), "--max-steps", "50", *TINY]) == 1
+    err = capsys.readouterr().err
+    assert "at step 25" in err
+    assert load_checkpoint(out / "ckpt.pt")["step"] == 20  # the last good one
+
+
+def test_lock_refuses_live_owner_and_recovers_stale(tmp_path):
+    lock = RunLock(tmp_path)
+    (tmp_path / ".lock").write_text(f"{os.getppid()}\n")  # a live process
+    with pytest.raises(WordmoreError, match="in use by a live run"):
+        lock.acquire()
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    (tmp_path / ".lock").write_text(f"{p.pid}\n")  # a dead one
+    lock.acquire()
+    assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+    lock.release()
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_lr_schedule_warms_up_then_decays():
+    tc = TrainConfig(lr=1.0, warmup=10, min_lr_frac=0.1)
+    assert lr_at(tc, 0, 0.0) == pytest.approx(0.1)
+    assert lr_at(tc, 10, 0.0) == pytest.approx(1.0)
+    assert lr_at(tc, 50, 0.5) == pytest.approx(0.55)
+    assert lr_at(tc, 99, 1.0) == pytest.approx(0.1)
+
+
+def test_presets_then_overrides():
+    cfg = resolve_config("word", {"model": {"n_hidden": 7}})
+    assert cfg.data.dataset == "fairy" and cfg.model.n_hidden == 7 and cfg.tokenizer.level == "word"
+    assert RunConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
+
+
+def _train_cmd(names_file, out, steps, extra=()):
+    return [sys.executable, "-m", "wordmore", "train", "--level", "char", "--dataset", str(names_file),
+            "--out", str(out), "--max-steps", str(steps), *TINY[:-6], "--ckpt-every", "5", "--eval-every", "1000",
+            *extra]
+
+
+def test_sigkill_never_leaves_a_half_written_checkpoint_and_resume_finishes(names_file, tmp_path):
+    out = tmp_path / "r"
+    env = dict(os.environ)
+    p = subprocess.Popen(_train_cmd(names_file, out, 200000), env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while not (out / "ckpt.pt").exists() and time.time() - t0 < 120:
+        time.sleep(0.05)
+    time.sleep(0.3 + (os.getpid() % 7) / 10)  # a pseudo-random moment while checkpoints are written
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    state = load_checkpoint(out / "ckpt.pt")  # loadable, never half-written
+    assert state["step"] > 0 and state["step"] % 5 == 0
+    r = subprocess.run(_train_cmd(names_file, out, state["step"] + 20, ["--resume"]), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert load_checkpoint(out / "ckpt.pt")["step"] == state["step"] + 20
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_sigterm_save_a_checkpoint(names_file, tmp_path, sig):
+    out = tmp_path / "r"
+    p = subprocess.Popen(_train_cmd(names_file, out, 10 ** 7, ["--ckpt-every", "100000"]),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not (out / "config.json").exists() and time.time() - t0 < 120:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "checkpoint saved" in err + _
+    assert load_checkpoint(out / "ckpt.pt")["step"] > 0
+
+
+def test_second_run_on_a_live_run_directory_is_refused(names_file, tmp_path):
+    out = tmp_path / "r"
+    p = subprocess.Popen(_train_cmd(names_file, out, 10 ** 7), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while not (out / ".lock").exists() and time.time() - t0 < 120:
+            time.sleep(0.05)
+        r = subprocess.run(_train_cmd(names_file, out, 10, ["--overwrite"]), capture_output=True, text=True)
+        assert r.returncode == 1 and "in use by a live run" in r.stderr
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_ddp_two_cpu_processes_match_single_process(words_file, tmp_path):
+    common = ["--level", "word", "--dataset", str(words_file), "--max-steps", "30", "--min-count", "1",
+              "--head", "softmax", *TINY]
+    single = tmp_path / "single"
+    assert run([*common, "--out", str(single)]) == 0
+    ddp = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+                        "-m", "wordmore", "train", *common, "--out", str(ddp)], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a = json.loads((single / "summary.json").read_text())
+    b = json.loads((ddp / "summary.json").read_text())
+    assert abs(a["val_loss"] - b["val_loss"]) < 1e-4  # same global batches, averaged gradients
+    wa, wb = load_checkpoint(single / "ckpt.pt")["model"], load_checkpoint(ddp / "ckpt.pt")["model"]
+    assert torch.allclose(wa["C.weight"], wb["C.weight"], atol=1e-4)

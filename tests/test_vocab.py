@@ -1,0 +1,90 @@
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from wordmore.vocab import UNK, TokenizerConfig, Vocab, count_tokens, tokenize
+
+W = TokenizerConfig("word")
+C = TokenizerConfig("char")
+
+
+def test_word_tokenizer_lowercases_and_keeps_inner_apostrophes():
+    assert tokenize("The King's DOG didn't bark!", W) == ["the", "king's", "dog", "didn't", "bark"]
+
+
+def test_word_tokenizer_curly_apostrophe_and_punct_option():
+    assert tokenize("Don’t stop.", W) == ["don't", "stop"]
+    assert tokenize("Don’t stop, now.", TokenizerConfig("word", punct=True)) == ["don't", "stop", ",", "now", "."]
+    assert tokenize("Hello", TokenizerConfig("word", lowercase=False)) == ["Hello"]
+
+
+def test_underscores_and_quotes_are_not_words():
+    assert tokenize("_italic_ 'quoted'", W) == ["italic", "quoted"]
+
+
+def test_char_tokenizer_is_characters():
+    assert tokenize("Emma\n", C) == ["e", "m", "m", "a"]
+
+
+def test_unknown_level_rejected():
+    with pytest.raises(ValueError):
+        TokenizerConfig("byte")
+
+
+def test_vocab_frequency_order_specials_and_counts():
+    counter, n_units, n_tok = count_tokens(["a b b c c c", "c d"], W)
+    v = Vocab.build(counter, W, n_units=n_units, min_count=2)
+    assert v.itos == ["<s>", UNK, "c", "b"]
+    assert v.counts == [2, 2, 4, 2]  # a and d (1 each) went to <unk>
+    assert v.encode(["c", "zzz"]) == [2, v.unk_id]
+    assert v.decode([3, 2]) == ["b", "c"]
+
+
+def test_vocab_max_vocab_caps_entries():
+    counter = Counter({w: 10 - i for i, w in enumerate("abcdefgh")})
+    v = Vocab.build(counter, W, n_units=1, max_vocab=5)
+    assert len(v) == 5 and v.itos[2:] == ["a", "b", "c"]
+    assert v.counts[1] == sum(counter[w] for w in "defgh")
+
+
+def test_char_vocab_is_makemore_order_without_unk():
+    counter, n, _ = count_tokens(["emma", "ava"], C)
+    v = Vocab.build(counter, C, n_units=n)
+    assert v.itos == [".", "a", "e", "m", "v"]
+    assert v.unk_id is None and v.boundary_id == 0
+
+
+def test_vocab_roundtrip_dict():
+    counter, n, _ = count_tokens(["x y z x"], W)
+    v = Vocab.build(counter, W, n_units=n)
+    v2 = Vocab.from_dict(v.to_dict())
+    assert v2.itos == v.itos and v2.counts == v.counts and v2.tokenizer == v.tokenizer
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
+def test_tokenizer_never_crashes_and_tokens_have_no_space(text):
+    for cfg in (W, C, TokenizerConfig("word", punct=True)):
+        toks = tokenize(text, cfg)
+        assert all(t for t in toks)
+        if cfg.level == "word":
+            assert all(not any(ch.isspace() for ch in t) for t in toks)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=20))
+def test_vocab_is_deterministic_and_encode_decode_roundtrips(texts):
+    c1, n1, _ = count_tokens(texts, W)
+    c2, n2, _ = count_tokens(list(reversed(texts)), W)
+    v1, v2 = Vocab.build(c1, W, n_units=n1), Vocab.build(c2, W, n_units=n2)
+    assert v1.itos == v2.itos and v1.counts == v2.counts
+    for t in texts:
+        toks = tokenize(t, W)
+        assert v1.decode(v1.encode(toks)) == toks
+
+
+def test_long_line_without_spaces_and_odd_scripts():
+    assert tokenize("a" * 100000, W) == ["a" * 100000]
+    assert tokenize("שלום עולם 👑 e\u0301", W) == ["שלום", "עולם", "é"]
+    assert tokenize("a\x00b", C) == ["a", "b"]

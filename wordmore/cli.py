@@ -1,0 +1,431 @@
+"""Command line: wordmore train | sample | neighbors | analogy | similarity | odd-one-out | evaluate | plot | export | report."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from .errors import WordmoreError
+
+# train flags come from the dataclasses; these fields are internal
+_SKIP = {("tokenizer", "level"), ("model", "vocab_size"), ("model", "sparse"), ("train", "level")}
+_HELP = {
+    "dataset": "catalog name (names, fairy, ...), local file/folder/glob, or hub id OWNER/NAME[:CONFIG]",
+    "out": "run directory (default runs/<level>-<dataset>)", "device": "auto | cpu | cuda | cuda:N | mps",
+    "context": "tokens on each used side of the target", "window": "left (language model) or both sides",
+    "head": "output layer: softmax | adaptive | neg", "minutes": "wall-clock budget for the whole command",
+    "stop_after": "stop with a checkpoint after this step, keeping the schedule",
+    "subsample": "word2vec subsampling threshold for training targets (0 = off)",
+    "sample_by": "text unit: line | paragraph | document", "min_count": "drop tokens seen fewer times",
+    "max_vocab": "keep at most this many entries (0 = all)", "emb_init": "std of the embedding table at init",
+    "resume": "continue the checkpoint in --out exactly", "overwrite": "start again over an existing run",
+}
+_POS_INT = {"context", "n_embd", "n_hidden", "n_layer", "batch_size", "max_steps", "eval_every", "eval_tokens",
+            "ckpt_every", "negatives", "min_count"}
+_CHOICES = {"window": ["left", "both"], "head": ["softmax", "adaptive", "neg"],
+            "sample_by": ["", "line", "paragraph", "document"]}
+
+
+def _int_type(lo: int):
+    def conv(s):
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
+        return v
+    return conv
+
+
+def _float_type(lo: float, strict: bool, hi: float | None = None):
+    def conv(s):
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+        if v != v or (strict and v <= lo) or (not strict and v < lo) or (hi is not None and v >= hi):
+            rng = f"> {lo}" if strict else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"must be {rng}{f' and < {hi}' if hi is not None else ''}, got {s}")
+        return v
+    return conv
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    from .train import SECTIONS
+    for section, kls in SECTIONS.items():
+        g = p.add_argument_group(section)
+        for f in fields(kls):
+            if (section, f.name) in _SKIP:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            default = f.default if f.default is not MISSING else f.default_factory()
+            kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
+                  "help": f"{_HELP.get(f.name, '')} (default {default!r}, or the level's preset)".strip()}
+            if isinstance(default, bool):
+                g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            elif isinstance(default, int):
+                lo = 1 if f.name in _POS_INT else 0
+                g.add_argument(flag, type=_int_type(lo), metavar="N", **kw)
+            elif isinstance(default, float):
+                if f.name in ("val_frac", "test_frac", "min_lr_frac"):
+                    t = _float_type(0.0, False, 1.0)
+                else:
+                    t = _float_type(0.0, f.name in ("lr", "div_value", "neg_weight", "emb_init"))
+                g.add_argument(flag, type=t, metavar="X", **kw)
+            elif isinstance(default, list):
+                g.add_argument(flag, type=_int_type(1), nargs="+", metavar="N", **kw)
+            else:
+                g.add_argument(flag, choices=_CHOICES.get(f.name), **kw)
+
+
+def _query_flags(p: argparse.ArgumentParser, k: int | None = 10) -> None:
+    p.add_argument("--model", "-m", default="", help="run directory or vectors file (.vec/.txt/.bin); "
+                   "default: the most recent word run")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    if k is not None:
+        p.add_argument("-k", type=_int_type(1), default=k, help=f"how many answers (default {k})")
+        p.add_argument("--restrict-vocab", type=_int_type(1), default=None, metavar="N",
+                       help="search only the N most frequent words")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The wordmore argument parser."""
+    ap = argparse.ArgumentParser(prog="wordmore", description="makemore's context-window MLP over characters "
+                                 "or words: train it, then ask whether king, queen, prince and princess are near.")
+    from . import __version__
+    ap.add_argument("--version", action="version", version=f"wordmore {__version__}")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub.required = True
+    p = sub.add_parser("train", help="train a model (char level on names, word level on fairy tales)")
+    p.add_argument("--level", default="char", help="char | word (default char)")
+    _add_train_flags(p)
+
+    p = sub.add_parser("sample", help="print new names from a char model")
+    p.add_argument("--model", "-m", default="runs/char-names", help="run directory")
+    p.add_argument("-n", "--num", type=_int_type(1), default=20)
+    p.add_argument("--temperature", type=_float_type(0.0, True), default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("neighbors", help="nearest words by cosine")
+    p.add_argument("word")
+    _query_flags(p)
+    p = sub.add_parser("analogy", help="A - B + C (king man woman -> queen), query words excluded")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("c")
+    _query_flags(p, 5)
+    p.add_argument("--method", choices=["add", "mul"], default="add", help="3CosAdd (add) or 3CosMul (mul)")
+    p = sub.add_parser("similarity", help="cosine similarity of two words")
+    p.add_argument("a")
+    p.add_argument("b")
+    _query_flags(p, None)
+    p = sub.add_parser("odd-one-out", help="the word that does not belong")
+    p.add_argument("words", nargs="+")
+    _query_flags(p, None)
+
+    p = sub.add_parser("evaluate", help="Google analogies and word-similarity scores, with coverage")
+    _query_flags(p, None)
+    p.add_argument("--analogies", default=None, help="Google-format file (default: questions-words.txt "
+                   "beside $WORDMORE_DATA, if there)")
+    p.add_argument("--similarity", default=None, help="word-pair file, tab-separated (default: wordsim353.tsv "
+                   "beside $WORDMORE_DATA, if there)")
+    p.add_argument("--restrict-vocab", type=_int_type(1), default=300000, metavar="N")
+    p.add_argument("--method", choices=["add", "mul"], default="add")
+    p.add_argument("--case-sensitive", action="store_true")
+
+    p = sub.add_parser("plot", help="PCA / t-SNE picture of the embeddings (PNG)")
+    p.add_argument("--model", "-m", default="")
+    p.add_argument("--out", "-o", default="", help="PNG path (default <run>/plot-<method>.png)")
+    p.add_argument("--method", choices=["pca", "tsne"], default="pca")
+    p.add_argument("--words", nargs="+", default=None)
+    p.add_argument("--arrows", action="store_true", help="draw man->woman, king->queen, ... offsets")
+    p.add_argument("--background", type=_int_type(0), default=300, help="faint frequent words")
+
+    p = sub.add_parser("export", help="word2vec text/binary or TensorBoard projector files")
+    p.add_argument("--model", "-m", default="")
+    p.add_argument("--format", choices=["word2vec", "word2vec-bin", "projector"], default="word2vec")
+    p.add_argument("--out", "-o", required=True, help="file (word2vec) or folder (projector)")
+
+    p = sub.add_parser("report", help="Markdown report of a run: curve, royal neighbours, analogies, plots")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--analogies", default=None)
+    p.add_argument("--restrict-vocab", type=_int_type(1), default=30000)
+    return ap
+
+
+# ---------------------------------------------------------------- commands
+
+def _model_path(arg: str) -> Path:
+    if arg:
+        return Path(arg)
+    from .train import latest_run_file
+    f = latest_run_file()
+    if f.exists():
+        p = Path(f.read_text().strip())
+        if p.exists():
+            return p
+    raise WordmoreError("no --model given and no word run found yet: train one with "
+                        "'wordmore train --level word' or pass --model PATH")
+
+
+def _load_emb(arg: str):
+    from .embeddings import Embeddings
+    return Embeddings.load(_model_path(arg))
+
+
+def _check_k(emb, k):
+    if k is not None and k > len(emb) - 1:
+        raise WordmoreError(f"-k {k} is larger than the vocabulary ({len(emb)} words)")
+
+
+def cmd_train(args, overrides) -> int:
+    from .train import resolve_config, train
+    t0 = time.time()
+    if args.level not in ("char", "word"):
+        raise WordmoreError(f"unknown level {args.level!r}: choose char or word")
+    cfg = resolve_config(args.level, overrides)
+    summary = train(cfg, t_start=t0)
+    return 130 if summary.get("interrupted") else 0
+
+
+def cmd_sample(args) -> int:
+    import torch
+    from .train import load_model
+    model, vocab, cfg, _ = load_model(_model_path(args.model))
+    if cfg.model.window != "left" or not model.normalised():
+        raise WordmoreError("sampling needs a left-window model with a softmax or adaptive head")
+    train_set = _training_units(cfg, vocab)
+    g = torch.Generator().manual_seed(args.seed)
+    b = vocab.boundary_id
+    sep = "" if cfg.tokenizer.level == "char" else " "
+    for _ in range(args.num):
+        ctx, outp = [b] * cfg.model.context, []
+        for _ in range(200):
+            lp = model.log_probs(torch.tensor([ctx]))[0] / args.temperature
+            nxt = int(torch.multinomial(torch.softmax(lp, -1), 1, generator=g))
+            if nxt == b:
+                break
+            outp.append(nxt)
+            ctx = ctx[1:] + [nxt]
+        text = sep.join(vocab.decode(outp))
+        tag = "" if train_set is None else ("  (in train)" if text in train_set else "  (new)")
+        print(text + tag)
+    return 0
+
+
+def _training_units(cfg, vocab):
+    """The training set's units as strings, to mark samples that were memorised."""
+    from .data import prepare
+    try:
+        corpus = prepare(cfg.data, cfg.tokenizer, log=lambda *a: None)
+    except WordmoreError as e:
+        print(f"note: training set not available to compare samples ({e})", file=sys.stderr)
+        return None
+    ids = corpus.splits["train"]
+    sep = "" if cfg.tokenizer.level == "char" else " "
+    units, cur = set(), []
+    for i in ids.tolist():
+        if i == vocab.boundary_id:
+            if cur:
+                units.add(sep.join(vocab.decode(cur)))
+            cur = []
+        else:
+            cur.append(i)
+    return units
+
+
+def _emit(args, obj, text):
+    print(json.dumps(obj, ensure_ascii=False) if args.json else text)
+
+
+def cmd_neighbors(args) -> int:
+    from .embeddings import fmt_table
+    emb = _load_emb(args.model)
+    _check_k(emb, args.k)
+    res = emb.neighbors(args.word, args.k, args.restrict_vocab)
+    _emit(args, {"word": args.word, "neighbors": [{"word": w, "cosine": s} for w, s in res]},
+          fmt_table([(i + 1, w, s) for i, (w, s) in enumerate(res)], ("#", f"neighbour of {args.word}", "cosine")))
+    return 0
+
+
+def cmd_analogy(args) -> int:
+    from .embeddings import fmt_table
+    emb = _load_emb(args.model)
+    _check_k(emb, args.k)
+    res = emb.analogy(args.a, args.b, args.c, args.k, args.method, args.restrict_vocab)
+    q = f"{args.a} - {args.b} + {args.c}"
+    _emit(args, {"query": q, "method": args.method, "answers": [{"word": w, "score": s} for w, s in res]},
+          fmt_table([(i + 1, w, s) for i, (w, s) in enumerate(res)], ("#", q, "score")))
+    return 0
+
+
+def cmd_similarity(args) -> int:
+    emb = _load_emb(args.model)
+    s = emb.similarity(args.a, args.b)
+    _emit(args, {"a": args.a, "b": args.b, "cosine": s}, f"cosine({args.a}, {args.b}) = {s:.4f}")
+    return 0
+
+
+def cmd_odd(args) -> int:
+    from .embeddings import fmt_table
+    emb = _load_emb(args.model)
+    odd, scores = emb.doesnt_match(args.words)
+    _emit(args, {"odd_one_out": odd, "scores": [{"word": w, "cosine_to_mean": s} for w, s in scores]},
+          f"odd one out: {odd}\n" + fmt_table(scores, ("word", "cosine to the mean")))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .embeddings import fmt_table
+    from .evaluate import analogy_table, evaluate_analogies, evaluate_pairs, find_eval_file
+    emb = _load_emb(args.model)
+    ana = args.analogies or find_eval_file("questions-words.txt")
+    sim = args.similarity or find_eval_file("wordsim353.tsv")
+    if not ana and not sim:
+        raise WordmoreError("nothing to evaluate: pass --analogies FILE and/or --similarity FILE")
+    out = {}
+    ci = not args.case_sensitive
+    if ana:
+        r = evaluate_analogies(emb, ana, args.restrict_vocab, ci, args.method)
+        out["analogies"] = {"file": str(ana), "sections": {s.name: {"correct": s.correct, "seen": s.seen,
+                            "skipped": s.skipped} for s in r["sections"]},
+                            **{k: {"correct": r[k].correct, "seen": r[k].seen, "skipped": r[k].skipped,
+                                   "accuracy": r[k].accuracy if r[k].seen else None}
+                               for k in ("semantic", "syntactic", "total")}, "coverage": r["coverage"]}
+        if not args.json:
+            print(f"analogies: {ana}\n" + analogy_table(r))
+    if sim:
+        r = evaluate_pairs(emb, sim, args.restrict_vocab, ci)
+        out["similarity"] = r
+        if not args.json:
+            print(f"\nword similarity: {sim}\n" + fmt_table(
+                [(Path(sim).name, r["spearman"], r["pearson"], f"{r['seen']}/{r['pairs']}")],
+                ("file", "spearman", "pearson", "pairs covered")))
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, default=float))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plot import plot_embeddings
+    path = _model_path(args.model)
+    emb = _load_emb(str(path))
+    char = _is_char(path)
+    out = args.out or (str(path / f"plot-{args.method}.png") if path.is_dir() else f"plot-{args.method}.png")
+    plot_embeddings(emb, out, args.words, args.method, args.arrows, args.background, char=char)
+    print(f"wrote {out}")
+    return 0
+
+
+def _is_char(path: Path) -> bool:
+    vj = path / "vocab.json" if path.is_dir() else None
+    if vj and vj.exists():
+        with open(vj, encoding="utf-8") as f:
+            return json.load(f).get("tokenizer", {}).get("level") == "char"
+    return False
+
+
+def cmd_export(args) -> int:
+    emb = _load_emb(args.model)
+    if args.format == "projector":
+        v, m = emb.save_projector(args.out)
+        print(f"wrote {v} and {m} (load both at projector.tensorflow.org)")
+    else:
+        emb.save_word2vec(args.out, binary=args.format == "word2vec-bin")
+        print(f"wrote {args.out} ({len(emb):,} x {emb.dim})")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .embeddings import Embeddings, fmt_table
+    from .evaluate import analogy_table, evaluate_analogies, find_eval_file
+    from .plot import plot_curve, plot_embeddings
+    from .train import ROYALS, royal_report
+    run = Path(args.run)
+    emb = Embeddings.load(run)
+    char = _is_char(run)
+    parts = [f"# wordmore report: {run}", ""]
+    cfgp = run / "config.json"
+    if cfgp.exists():
+        parts += ["## Configuration", "", "```json", cfgp.read_text(encoding="utf-8").strip(), "```", ""]
+    sp = run / "summary.json"
+    if sp.exists():
+        s = json.loads(sp.read_text(encoding="utf-8"))
+        parts += ["## Result", "", fmt_table(sorted(s.items()), ("", "")).replace("\n", "  \n"), ""]
+    if (run / "metrics.jsonl").exists():
+        try:
+            plot_curve(run / "metrics.jsonl", run / "curve.png")
+            parts += ["## Training curve", "", "![training curve](curve.png)", ""]
+        except WordmoreError as e:
+            parts += [f"(no curve: {e})", ""]
+    if not char:
+        parts += ["## Are king, queen, prince and princess near each other?", "", "```",
+                  royal_report(emb).strip(), "```", ""]
+        rows = []
+        for w in ROYALS:
+            if emb.key(w) is None:
+                continue
+            nb = [x for x, _ in emb.neighbors(w, 10)]
+            others = [o for o in ROYALS if o != w]
+            rows.append((w, ", ".join(o for o in others if o in nb) or "-", ", ".join(nb[:5])))
+        parts += ["| word | other royals in its top 10 | top 5 |", "|---|---|---|"] + \
+                 [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
+        ana = args.analogies or find_eval_file("questions-words.txt")
+        if ana:
+            r = evaluate_analogies(emb, ana, args.restrict_vocab)
+            parts += ["## Google analogies", "", "```", analogy_table(r), "```", ""]
+        plot_embeddings(emb, run / "plot-pca.png", arrows=True)
+        parts += ["## Pictures", "", "![PCA](plot-pca.png)", ""]
+        try:
+            plot_embeddings(emb, run / "plot-tsne.png", method="tsne")
+            parts += ["![t-SNE](plot-tsne.png)", ""]
+        except WordmoreError:
+            pass
+    else:
+        plot_embeddings(emb, run / "plot-pca.png", char=True)
+        parts += ["## The characters", "", "![characters](plot-pca.png)", ""]
+    from .atomic import atomic_write_text
+    atomic_write_text(run / "report.md", "\n".join(parts))
+    print(f"wrote {run / 'report.md'}")
+    return 0
+
+
+COMMANDS = {"sample": cmd_sample, "neighbors": cmd_neighbors, "analogy": cmd_analogy,
+            "similarity": cmd_similarity, "odd-one-out": cmd_odd, "evaluate": cmd_evaluate,
+            "plot": cmd_plot, "export": cmd_export, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        if args.cmd == "train":
+            overrides: dict = {}
+            for k, v in vars(args).items():
+                if "." in k:
+                    sec, name = k.split(".", 1)
+                    overrides.setdefault(sec, {})[name] = v
+            return cmd_train(args, overrides)
+        return COMMANDS[args.cmd](args)
+    except WordmoreError as e:
+        print(f"wordmore: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("wordmore: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The context-window MLP of Bengio et al. 2003 ("A Neural Probabilistic Language Model", JMLR 3), as in makemore."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the network; vocab_size is filled in from the data."""
+
+    vocab_size: int = 0
+    context: int = 3  # tokens on each used side of the target
+    window: str = "left"  # left: a language model (makemore); both: the words on both sides
+    n_embd: int = 10  # embedding width (rows of the table C)
+    n_hidden: int = 200  # tanh hidden units
+    n_layer: int = 1  # tanh hidden layers
+    head: str = "softmax"  # softmax | adaptive | neg
+    cutoffs: list = field(default_factory=lambda: [2000, 10000])  # adaptive softmax clusters
+    div_value: float = 4.0
+    negatives: int = 256  # neg head: noise words shared by the batch
+    neg_weight: float = 5.0  # neg head: total weight of the noise terms per example
+    emb_init: float = 0.01  # std of C at init: small, so Adam-sized updates move it
+    sparse: bool = False  # sparse gradients for the large tables (word level, single process)
+
+    @property
+    def n_ctx(self) -> int:
+        """Tokens in one window."""
+        return self.context * (2 if self.window == "both" else 1)
+
+
+class ContextMLP(nn.Module):
+    """Embed a window of tokens, concatenate, tanh hidden layer(s), predict the target token."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        V, D, H = cfg.vocab_size, cfg.n_embd, cfg.n_hidden
+        self.C = nn.Embedding(V, D, sparse=cfg.sparse)
+        nn.init.normal_(self.C.weight, std=cfg.emb_init)
+        layers, fan_in = [], cfg.n_ctx * D
+        for _ in range(cfg.n_layer):
+            lin = nn.Linear(fan_in, H)
+            nn.init.normal_(lin.weight, std=(5 / 3) / fan_in ** 0.5)  # kaiming for tanh
+            nn.init.zeros_(lin.bias)
+            layers += [lin, nn.Tanh()]
+            fan_in = H
+        self.hidden = nn.Sequential(*layers)
+        self.generator: torch.Generator | None = None  # used by the neg head for noise samples
+        if cfg.head == "softmax":
+            self.out = nn.Linear(H, V)
+            nn.init.normal_(self.out.weight, std=0.01 / H ** 0.5)  # not over-confident at init
+            nn.init.zeros_(self.out.bias)
+        elif cfg.head == "adaptive":
+            cut = [c for c in cfg.cutoffs if 0 < c < V - 1]
+            if not cut:
+                cut = [max(1, V // 2)] if V > 2 else []
+            if not cut:
+                raise ValueError("adaptive softmax needs a vocabulary of at least 3 entries")
+            self.out = nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs=cut, div_value=cfg.div_value)
+        elif cfg.head == "neg":
+            self.out_emb = nn.Embedding(V, H, sparse=cfg.sparse)
+            nn.init.zeros_(self.out_emb.weight)
+            self.out_bias = nn.Embedding(V, 1, sparse=cfg.sparse)
+            nn.init.zeros_(self.out_bias.weight)
+            self.register_buffer("noise", torch.ones(V), persistent=False)
+        else:
+            raise ValueError(f"unknown head {cfg.head!r}: choose softmax, adaptive or neg")
+
+    def set_noise(self, counts) -> None:
+        """Noise distribution of the neg head: unigram counts ** 0.75 (word2vec)."""
+        if self.cfg.head == "neg":
+            c = torch.as_tensor(counts, dtype=torch.float64).clamp_min(0) ** 0.75
+            c[0] = 0.0 if c[1:].sum() > 0 else 1.0  # never draw the boundary as noise
+            self.noise = (c / c.sum()).float().to(self.noise.device)
+
+    def features(self, idx: torch.Tensor) -> torch.Tensor:
+        """Hidden activations for windows idx."""
+        emb = self.C(idx)  # (B, T, D)
+        x = emb.flatten(1)  # (B, T*D)
+        return self.hidden(x)  # (B, H)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """Returns (logits or None, mean loss or None); logits only for the softmax head."""
+        h = self.features(idx)  # (B, H)
+        if self.cfg.head == "softmax":
+            logits = self.out(h)  # (B, V)
+            loss = None if targets is None else F.cross_entropy(logits.float(), targets)
+            return logits, loss
+        if targets is None:
+            return None, None
+        if self.cfg.head == "adaptive":
+            return None, self.out(h.float(), targets).loss
+        # negative sampling: one logistic loss for the target, shared noise words for the batch
+        K = self.cfg.negatives
+        neg = torch.multinomial(self.noise, K, replacement=True, generator=self.generator)  # (K,)
+        w_pos = self.out_emb(targets)  # (B, H)
+        b_pos = self.out_bias(targets).squeeze(-1)  # (B,)
+        w_neg = self.out_emb(neg)  # (K, H)
+        b_neg = self.out_bias(neg).squeeze(-1)  # (K,)
+        pos = (h * w_pos).sum(-1).float() + b_pos  # (B,)
+        negl = (h @ w_neg.t()).float() + b_neg  # (B, K)
+        hit = neg[None, :] == targets[:, None]  # (B, K) a noise word equal to the target is no negative
+        negl = negl.masked_fill(hit, -30.0)
+        loss = F.softplus(-pos) + F.softplus(negl).mean(-1) * self.cfg.neg_weight  # (B,)
+        return None, loss.mean()
+
+    @torch.no_grad()
+    def log_probs(self, idx: torch.Tensor) -> torch.Tensor:
+        """Normalised log-probabilities of the next token, (B, V); softmax and adaptive heads."""
+        h = self.features(idx)
+        if self.cfg.head == "softmax":
+            return F.log_softmax(self.out(h).float(), -1)
+        if self.cfg.head == "adaptive":
+            return self.out.log_prob(h.float())
+        raise ValueError("the neg head gives no normalised probabilities")
+
+    def normalised(self) -> bool:
+        """Whether the loss is a cross-entropy over the whole vocabulary."""
+        return self.cfg.head in ("softmax", "adaptive")
+
+    def matmul_flops_per_token(self) -> int:
+        """Multiply-add FLOPs of the matrix work per training token (forward + backward = 3x forward)."""
+        c = self.cfg
+        f = c.n_ctx * c.n_embd * c.n_hidden + (c.n_layer - 1) * c.n_hidden ** 2
+        if c.head == "softmax":
+            f += c.n_hidden * c.vocab_size
+        elif c.head == "neg":
+            f += c.n_hidden * (c.negatives + 1)
+        else:
+            f += c.n_hidden * (c.cutoffs[0] + len(c.cutoffs)) if c.cutoffs else c.n_hidden * c.vocab_size
+        return 2 * 3 * f

@@ -1,0 +1,585 @@
+"""Training: configuration, device and seeds, the one loop for every level, checkpoints, resume."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path, atomic_write_text
+from .data import Batcher, DataConfig, cache_root, prepare, subsample_keep
+from .embeddings import Embeddings, fmt_table
+from .errors import WordmoreError
+from .model import ContextMLP, ModelConfig
+from .vocab import TokenizerConfig, Vocab
+
+CKPT_FORMAT = 1
+ROYALS = ("king", "queen", "prince", "princess")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and run bookkeeping."""
+
+    level: str = "char"  # char | word: only changes tokenization
+    out: str = ""  # run directory ('' = runs/<level>-<dataset>)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    seed: int = 42
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr_frac: float = 0.05  # cosine decay ends at lr * min_lr_frac
+    warmup: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0  # 0 = off
+    max_steps: int = 20000
+    minutes: float = 0.0  # wall-clock budget for the whole command (0 = none); stops cleanly
+    stop_after: int = 0  # stop (with a checkpoint) after this step without changing the schedule
+    eval_every: int = 2000
+    eval_tokens: int = 50000  # validation positions per evaluation (a fixed sample)
+    ckpt_every: int = 5000
+    subsample: float = 0.0  # word2vec frequent-target subsampling threshold t (0 = off)
+    compile: bool = False  # torch.compile the model
+    resume: bool = False
+    overwrite: bool = False  # start again in a run directory that holds a checkpoint
+
+
+# level-specific defaults: the only place they live
+PRESETS = {
+    "char": {
+        "data": {"dataset": "names", "min_count": 1},
+        "tokenizer": {"lowercase": True, "punct": False},
+        "model": {"context": 8, "window": "left", "n_embd": 24, "n_hidden": 256, "n_layer": 1,
+                  "head": "softmax", "emb_init": 0.1},
+        "train": {"batch_size": 256, "lr": 3e-3, "max_steps": 40000, "eval_every": 4000,
+                  "warmup": 200, "weight_decay": 0.05},
+    },
+    "word": {
+        "data": {"dataset": "fairy", "min_count": 5, "max_vocab": 30000},
+        "tokenizer": {"lowercase": True, "punct": False},
+        "model": {"context": 4, "window": "both", "n_embd": 100, "n_hidden": 256, "n_layer": 1,
+                  "head": "neg", "emb_init": 0.01, "negatives": 256, "neg_weight": 5.0},
+        "train": {"batch_size": 1024, "lr": 2e-3, "max_steps": 16000, "minutes": 9.5,
+                  "eval_every": 2000, "eval_tokens": 20000, "subsample": 1e-4, "warmup": 200,
+                  "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 2000},
+    },
+}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; printed and saved as config.json."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def to_dict(self) -> dict:
+        """Plain types."""
+        return {"train": asdict(self.train), "data": asdict(self.data),
+                "tokenizer": asdict(self.tokenizer), "model": asdict(self.model)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """Inverse of to_dict; unknown keys are ignored."""
+        def make(kls, sub):
+            names = {f.name for f in fields(kls)}
+            return kls(**{k: v for k, v in (sub or {}).items() if k in names})
+        return cls(make(TrainConfig, d.get("train")), make(DataConfig, d.get("data")),
+                   make(TokenizerConfig, d.get("tokenizer")), make(ModelConfig, d.get("model")))
+
+
+SECTIONS = {"train": TrainConfig, "data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig}
+
+
+def resolve_config(level: str, overrides: dict) -> RunConfig:
+    """Dataclass defaults, then the level preset, then explicit overrides {section: {field: value}}."""
+    if level not in PRESETS:
+        raise WordmoreError(f"unknown level {level!r}: choose char or word")
+    d = {s: {} for s in SECTIONS}
+    for s, vals in PRESETS[level].items():
+        d[s].update(vals)
+    for s, vals in overrides.items():
+        d[s].update(vals)
+    d["train"]["level"] = level
+    d["tokenizer"]["level"] = level
+    return RunConfig.from_dict(d)
+
+
+def pick_device(name: str) -> torch.device:
+    """auto: cuda, then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise WordmoreError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise WordmoreError("device cuda asked for, but no CUDA GPU is available")
+    return dev
+
+
+def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warmup, then cosine decay to lr * min_lr_frac as progress goes 0 -> 1."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = min(max(progress, 0.0), 1.0)
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write a checkpoint atomically (temporary file, fsync, rename)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with atomic_path(path, "wb") as f:
+        f.write(buf.getbuffer())
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    """Read a checkpoint with weights_only=True; a bad file is a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise WordmoreError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise WordmoreError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__})") from None
+    if not isinstance(state, dict) or "format" not in state or "model" not in state:
+        raise WordmoreError(f"{path} is not a wordmore checkpoint")
+    if state["format"] > CKPT_FORMAT:
+        raise WordmoreError(f"checkpoint {path} has format {state['format']}, newer than this wordmore "
+                            f"reads ({CKPT_FORMAT}); upgrade wordmore")
+    return state
+
+
+def load_model(run_dir, device="cpu") -> tuple[ContextMLP, Vocab, RunConfig, dict]:
+    """Model, vocabulary and config from a run directory (or a ckpt.pt path)."""
+    p = Path(run_dir)
+    state = load_checkpoint(p / "ckpt.pt" if p.is_dir() else p, map_location=device)
+    cfg = RunConfig.from_dict(state["config"])
+    vocab = Vocab.from_dict(state["vocab"])
+    cfg.model.sparse = False
+    model = ContextMLP(cfg.model)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise WordmoreError(f"checkpoint weights do not fit its config: {str(e).splitlines()[0]}") from None
+    model.set_noise(vocab.counts)
+    return model.to(device).eval(), vocab, cfg, state
+
+
+# ---------------------------------------------------------------- run directory
+
+class RunLock:
+    """A lock file holding the owner's pid; a stale lock from a dead process is taken over."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / ".lock"
+        self.held = False
+
+    def acquire(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                os.close(fd)
+                self.held = True
+                return self
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise WordmoreError(f"run directory {self.path.parent} is in use by a live run "
+                                        f"(pid {pid}); wait for it or choose another --out") from None
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()  # stale lock
+        raise WordmoreError(f"could not lock {self.path}")
+
+    def release(self):
+        if self.held:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            self.held = False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as dead
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def latest_run_file() -> Path:
+    """Where the path of the most recent word run is kept."""
+    root = os.environ.get("WORDMORE_CACHE") or Path.home() / ".cache" / "wordmore"
+    return Path(root) / "latest-word-run"
+
+
+# ---------------------------------------------------------------- distributed
+
+def dist_info() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+# ---------------------------------------------------------------- the loop
+
+class _Stop:
+    """Signal flag: SIGINT/SIGTERM ask the loop to checkpoint and stop."""
+
+    def __init__(self):
+        self.signal = None
+        self._old = {}
+
+    def __enter__(self):
+        if threading_main():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def threading_main() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+@torch.no_grad()
+def evaluate_loss(model: ContextMLP, batcher: Batcher, positions, device, batch: int = 4096) -> float:
+    """Mean loss over fixed positions (neg head: with a fixed noise sample)."""
+    was = model.training
+    model.eval()
+    gen_saved = model.generator
+    if model.cfg.head == "neg":
+        model.generator = torch.Generator(device=model.noise.device).manual_seed(0)
+    total, n = 0.0, 0
+    for i in range(0, len(positions), batch):
+        pos = positions[i:i + batch]
+        x, y = batcher.gather(pos)
+        with _autocast(device):
+            _, loss = model(x.to(device), y.to(device))
+        total += float(loss) * len(pos)
+        n += len(pos)
+    model.generator = gen_saved
+    model.train(was)
+    return total / max(n, 1)
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _optimizers(model: ContextMLP, cfg: TrainConfig, device) -> dict:
+    sparse, decay, no_decay = [], [], []
+    for name, p in model.named_parameters():
+        if model.cfg.sparse and (name.startswith("C.") or name.startswith("out_emb") or name.startswith("out_bias")):
+            sparse.append(p)
+        elif p.dim() >= 2 and not name.startswith("C.") and not name.startswith("out_emb"):
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    kw = {"fused": True} if device.type == "cuda" else {}
+    opts = {"dense": torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                        {"params": no_decay, "weight_decay": 0.0}],
+                                       lr=cfg.lr, betas=(0.9, 0.99), **kw)}
+    if sparse:
+        opts["sparse"] = torch.optim.SparseAdam(sparse, lr=cfg.lr, betas=(0.9, 0.99))
+    return opts
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    return {"gen": gen.get_state(), "gen_device": str(gen.device), "torch": torch.get_rng_state()}
+
+
+def train(cfg: RunConfig, log=print, t_start: float | None = None) -> dict:
+    """Train (or resume) a run; returns a summary dict. Rank 0 alone writes files."""
+    t_start = time.time() if t_start is None else t_start
+    rank, world, local_rank = dist_info()
+    tc = cfg.train
+    _validate(cfg)
+    out = Path(tc.out or f"runs/{tc.level}-{Path(cfg.data.dataset).name or 'corpus'}")
+    ckpt_path = out / "ckpt.pt"
+    state = None
+    if tc.resume:
+        if not ckpt_path.exists():
+            raise WordmoreError(f"--resume: no checkpoint in {out}")
+        state = load_checkpoint(ckpt_path)
+        saved = RunConfig.from_dict(state["config"])
+        if saved.train.level != tc.level:
+            raise WordmoreError(f"run directory {out} holds a {saved.train.level}-level model, "
+                                f"not {tc.level}; choose another --out")
+        keep = {k: getattr(tc, k) for k in ("max_steps", "minutes", "stop_after", "device", "resume", "compile")}
+        cfg = saved
+        for k, v in keep.items():
+            setattr(cfg.train, k, v)
+        tc = cfg.train
+    elif ckpt_path.exists() and not tc.overwrite:
+        try:
+            other = RunConfig.from_dict(load_checkpoint(ckpt_path)["config"]).train.level
+        except WordmoreError:
+            other = None
+        if other and other != tc.level:
+            raise WordmoreError(f"run directory {out} holds a {other}-level model; choose another --out")
+        raise WordmoreError(f"run directory {out} already holds a checkpoint: pass --resume to continue "
+                            f"it or --overwrite to start again")
+
+    device = pick_device(tc.device)
+    if world > 1:
+        import torch.distributed as dist
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if tc.batch_size % world:
+            raise WordmoreError(f"--batch-size {tc.batch_size} is not divisible by {world} processes")
+    is_main = rank == 0
+    say = log if is_main else (lambda *a, **k: None)
+
+    lock = RunLock(out)
+    if is_main:
+        lock.acquire()
+    try:
+        return _run(cfg, state, out, device, rank, world, is_main, say, t_start)
+    finally:
+        if is_main:
+            lock.release()
+
+
+def _validate(cfg: RunConfig) -> None:
+    t, m, d = cfg.train, cfg.model, cfg.data
+    checks = [(m.context >= 1, "--context must be at least 1"), (m.n_embd >= 1, "--n-embd must be at least 1"),
+              (m.n_hidden >= 1, "--n-hidden must be at least 1"), (m.n_layer >= 1, "--n-layer must be at least 1"),
+              (t.batch_size >= 1, "--batch-size must be at least 1"), (t.lr > 0, "--lr must be positive"),
+              (t.max_steps >= 1, "--max-steps must be at least 1"), (t.minutes >= 0, "--minutes must be >= 0"),
+              (d.min_count >= 1, "--min-count must be at least 1"), (d.max_vocab >= 0, "--max-vocab must be >= 0"),
+              (m.window in ("left", "both"), "--window must be left or both"),
+              (m.head in ("softmax", "adaptive", "neg"), "--head must be softmax, adaptive or neg"),
+              (m.negatives >= 1, "--negatives must be at least 1"), (t.eval_every >= 1, "--eval-every must be >= 1")]
+    for ok, msg in checks:
+        if not ok:
+            raise WordmoreError(msg)
+
+
+def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_start) -> dict:
+    tc, mc = cfg.train, cfg.model
+    torch.manual_seed(tc.seed)
+    corpus = prepare(cfg.data, cfg.tokenizer, min_tokens=2, log=say)
+    vocab = corpus.vocab
+    if state is not None and Vocab.from_dict(state["vocab"]).itos != vocab.itos:
+        raise WordmoreError("--resume: the corpus now gives a different vocabulary than the checkpoint's")
+    n_train = corpus.meta["tokens"]["train"]
+    if n_train <= mc.n_ctx:
+        raise WordmoreError(f"corpus is smaller than the context window: {n_train} training tokens, "
+                            f"window of {mc.n_ctx}")
+    mc.vocab_size = len(vocab)
+    if mc.head == "softmax" and len(vocab) > 50000:
+        say(f"note: full softmax over {len(vocab):,} words is slow; consider --head adaptive or neg")
+    mc.sparse = (tc.level == "word" and world == 1 and device.type != "mps" and mc.head != "softmax")
+    model = ContextMLP(mc)
+    model.set_noise(vocab.counts)
+    model.to(device)
+    gen = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(tc.seed)
+    model.generator = gen
+    opts = _optimizers(model, tc, device)
+    step, elapsed_before, best_val = 0, 0.0, float("inf")
+    if state is not None:
+        model.load_state_dict(state["model"])
+        for k, o in opts.items():
+            o.load_state_dict(state["optim"][k])
+        step, elapsed_before = int(state["step"]), float(state.get("elapsed", 0.0))
+        best_val = float(state.get("best_val", best_val))
+        rs = state["rng"]
+        if rs.get("gen_device") == str(gen.device):
+            gen.set_state(rs["gen"])
+        else:
+            say(f"warning: checkpoint was written on {rs.get('gen_device')}; batches after resume differ")
+        torch.set_rng_state(rs["torch"])
+        say(f"resumed {out} at step {step}")
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=1))
+        vocab.save(out / "vocab.json")
+        say("config: " + json.dumps(cfg.to_dict()))
+    n_params = sum(p.numel() for p in model.parameters())
+    say(f"model: ContextMLP {n_params:,} parameters, vocab {len(vocab):,}, window {mc.window} x{mc.context}, "
+        f"head {mc.head}, device {device}{f', {world} processes' if world > 1 else ''}")
+
+    keep = subsample_keep(vocab.counts, tc.subsample) if tc.subsample > 0 else None
+    bat = {s: Batcher(corpus.splits[s], vocab.boundary_id, mc.context, mc.window, device,
+                      keep if s == "train" else None) for s in ("train", "val", "test")}
+    val_pos = bat["val"].eval_positions(tc.eval_tokens) if bat["val"].n > 1 else None
+    fwd = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        fwd = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                  find_unused_parameters=mc.head == "adaptive")
+    if tc.compile:
+        fwd = torch.compile(fwd)
+
+    def checkpoint():
+        if not is_main:
+            return
+        save_checkpoint(out / "ckpt.pt", {
+            "format": CKPT_FORMAT, "config": cfg.to_dict(), "vocab": vocab.to_dict(),
+            "model": model.state_dict(), "optim": {k: o.state_dict() for k, o in opts.items()},
+            "step": step, "elapsed": elapsed_before + time.time() - t_loop, "best_val": best_val,
+            "rng": _rng_state(gen)})
+
+    metrics = open(out / "metrics.jsonl", "a", encoding="utf-8") if is_main else None
+    def record(d):
+        if metrics:
+            metrics.write(json.dumps(d) + "\n")
+            metrics.flush()
+
+    from tqdm import tqdm
+    B, lo, hi = tc.batch_size, rank * tc.batch_size // world, (rank + 1) * tc.batch_size // world
+    budget = tc.minutes * 60 if tc.minutes > 0 else 0.0
+    t_loop = time.time()
+    stop_reason = "max_steps"
+    pbar = tqdm(total=tc.max_steps, initial=step, desc=f"train {tc.level}", disable=not is_main,
+                mininterval=1.0, dynamic_ncols=True, file=sys.stderr)
+    tok_t0, tok_step0, tps = time.time(), step, 0.0
+    last_loss = float("nan")
+    model.train()
+    with _Stop() as stopper:
+        while step < tc.max_steps:
+            now = time.time()
+            wall = now - t_start + elapsed_before
+            progress = step / tc.max_steps
+            if budget:
+                progress = max(progress, wall / budget)
+                if wall >= budget * 0.97:
+                    stop_reason = "time budget"
+                    break
+            lr = lr_at(tc, step, progress)
+            for o in opts.values():
+                for g in o.param_groups:
+                    g["lr"] = lr
+            x, y = bat["train"].sample(B, gen)  # (B, T), (B,)
+            x, y = x[lo:hi].to(device, non_blocking=True), y[lo:hi].to(device, non_blocking=True)
+            with _autocast(device):
+                _, loss = fwd(x, y)
+            if not torch.isfinite(loss):
+                raise WordmoreError(f"loss became {loss.item()} at step {step + 1}; stopped. The last good "
+                                    f"checkpoint (if any) is kept in {out}; try a lower --lr")
+            for o in opts.values():
+                o.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.grad_clip > 0:
+                dense = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
+                torch.nn.utils.clip_grad_norm_(dense, tc.grad_clip)
+            for o in opts.values():
+                o.step()
+            step += 1
+            if step % 50 == 0 or step == tc.max_steps:
+                last_loss = loss.item()
+                dt = time.time() - tok_t0
+                if dt > 0.5:
+                    tps = (step - tok_step0) * B / dt
+                    tok_t0, tok_step0 = time.time(), step
+                pbar.set_postfix(loss=f"{last_loss:.4f}", tok_s=f"{tps:,.0f}", lr=f"{lr:.2e}", refresh=False)
+                pbar.update(step - pbar.n)
+            if step % tc.eval_every == 0 or step == tc.max_steps:
+                val = evaluate_loss(model, bat["val"], val_pos, device) if val_pos is not None else float("nan")
+                best_val = min(best_val, val)
+                rec = {"step": step, "train_loss": loss.item(), "val_loss": val, "lr": lr,
+                       "tokens": step * B, "elapsed": round(elapsed_before + time.time() - t_loop, 2)}
+                record(rec)
+                pbar.write(f"step {step}: train {loss.item():.4f}  val {val:.4f}"
+                           + (f"  ppl {math.exp(min(val, 50)):.1f}" if model.normalised() and tc.level == "word" else "")) if is_main else None
+            if step % tc.ckpt_every == 0:
+                checkpoint()
+            if tc.stop_after and step >= tc.stop_after:
+                stop_reason = f"--stop-after {tc.stop_after}"
+                break
+            if stopper.signal is not None:
+                stop_reason = f"signal {signal.Signals(stopper.signal).name}"
+                break
+    pbar.update(step - pbar.n)
+    pbar.close()
+    train_seconds = time.time() - t_loop
+    checkpoint()
+    summary = {"step": step, "stopped": stop_reason, "train_seconds": round(train_seconds, 2),
+               "tokens_per_s": round((step - (int(state["step"]) if state else 0)) * B / max(train_seconds, 1e-9), 1),
+               "run_dir": str(out)}
+    if stop_reason.startswith("signal"):
+        say(f"interrupted ({stop_reason}) at step {step}: checkpoint saved in {out}; continue with --resume")
+        if metrics:
+            metrics.close()
+        summary["interrupted"] = True
+        return summary
+    if val_pos is not None:
+        summary["val_loss"] = evaluate_loss(model, bat["val"], val_pos, device)
+    if bat["test"].n > 1:
+        summary["test_loss"] = evaluate_loss(model, bat["test"], bat["test"].eval_positions(max(tc.eval_tokens, 1)), device)
+    record({"final": True, **summary})
+    if metrics:
+        metrics.close()
+    if is_main:
+        emb = Embeddings(vocab.itos, model.C.weight.detach().float().cpu().numpy(),
+                         lowercase=cfg.tokenizer.lowercase, counts=vocab.counts)
+        emb.save_word2vec(out / "embeddings.vec")
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+        say(f"done: {step} steps ({stop_reason}) in {train_seconds:.1f}s, "
+            f"val loss {summary.get('val_loss', float('nan')):.4f}, test loss {summary.get('test_loss', float('nan')):.4f}"
+            + (f" (test perplexity {math.exp(min(summary['test_loss'], 50)):.1f})"
+               if tc.level == "word" and model.normalised() and "test_loss" in summary else ""))
+        say(f"run directory: {out} (ckpt.pt, config.json, vocab.json, metrics.jsonl, embeddings.vec)")
+        if tc.level == "word":
+            with contextlib.suppress(OSError):
+                latest_run_file().parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(latest_run_file(), str(out.resolve()) + "\n")
+            say(royal_report(emb))
+    return summary
+
+
+def royal_report(emb: Embeddings, k: int = 10) -> str:
+    """The answer the tool exists for: neighbours of the royals and king - man + woman."""
+    lines = ["", "Are king, queen, prince and princess near each other?"]
+    present = [w for w in ROYALS if emb.key(w) is not None]
+    for w in present:
+        nb = emb.neighbors(w, k)
+        lines.append(f"  {w:>9}: " + ", ".join(f"{x} {s:.2f}" for x, s in nb))
+    missing = [w for w in ROYALS if w not in present]
+    if missing:
+        lines.append(f"  (not in the vocabulary: {', '.join(missing)})")
+    if all(emb.key(w) is not None for w in ("king", "man", "woman")):
+        res = emb.analogy("king", "man", "woman", 5)
+        lines.append("  king - man + woman = " + ", ".join(f"{x} {s:.2f}" for x, s in res))
+    return "\n".join(lines)
