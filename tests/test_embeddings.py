@@ -75,8 +75,8 @@ def test_gensim_reads_ours_and_we_read_gensims(emb, tmp_path, binary):
     assert kv.most_similar(positive=["king", "woman"], negative=["man"], topn=1)[0][0] == \
         emb.analogy("king", "man", "woman", 1)[0][0]
     for a, b, c in [("king", "man", "woman"), ("girl", "queen", "man")]:
-        theirs = [w for w, _ in kv.most_similar_cosmul(positive=[a, c], negative=[b], topn=3)]
-        ours = [w for w, _ in emb.analogy(a, b, c, 3, method="mul", skip_specials=False)]
+        theirs = [w for w, _ in kv.most_similar_cosmul(positive=[a, c], negative=[b], topn=2)]
+        ours = [w for w, _ in emb.analogy(a, b, c, 2, method="mul", skip_specials=False)]
         assert ours == theirs
 
 

@@ -1,0 +1,125 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wordmore.cli import main
+from wordmore.embeddings import Embeddings
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = ["<s>", "<unk>", "king", "queen", "man", "woman", "prince", "princess", "boy", "girl", "breakfast",
+         "lunch", "dinner", "kings"]
+
+
+@pytest.fixture
+def vec(tmp_path):
+    rng = np.random.default_rng(0)
+    V = rng.normal(size=(len(WORDS), 6)).astype(np.float32) * 0.1
+    g, r = np.eye(6)[0], np.eye(6)[1]
+    for w, v in {"king": g + r, "queen": -g + r, "man": g, "woman": -g, "prince": g + r + 0.3 * np.eye(6)[2],
+                 "princess": -g + r + 0.3 * np.eye(6)[2], "breakfast": np.eye(6)[3] * 2, "lunch": np.eye(6)[3] * 2 + 0.1,
+                 "dinner": np.eye(6)[3] * 2 - 0.1}.items():
+        V[WORDS.index(w)] += v
+    p = tmp_path / "v.vec"
+    Embeddings(WORDS, V).save_word2vec(p)
+    return p
+
+
+def test_help_both_ways():
+    assert main(["--help"]) == 0
+    r = subprocess.run([sys.executable, "-m", "wordmore", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "neighbors" in r.stdout
+
+
+def test_queries_table_and_json(vec, capsys):
+    assert main(["analogy", "king", "man", "woman", "--model", str(vec), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["answers"][0]["word"] == "queen"
+    assert main(["neighbors", "breakfast", "-k", "2", "--model", str(vec)]) == 0
+    text = capsys.readouterr().out
+    assert "lunch" in text and "dinner" in text
+    assert main(["similarity", "king", "queen", "--model", str(vec), "--json"]) == 0
+    assert -1 <= json.loads(capsys.readouterr().out)["cosine"] <= 1
+    assert main(["odd-one-out", "breakfast", "lunch", "dinner", "king", "--model", str(vec)]) == 0
+    assert "odd one out: king" in capsys.readouterr().out
+
+
+def test_unknown_word_and_bad_k(vec, capsys):
+    assert main(["neighbors", "kingg", "--model", str(vec)]) == 1
+    err = capsys.readouterr().err
+    assert "unknown word 'kingg'" in err and "king" in err and "Traceback" not in err
+    assert main(["neighbors", "king", "-k", "500", "--model", str(vec)]) == 1
+    assert "larger than the vocabulary" in capsys.readouterr().err
+    assert main(["neighbors", "king", "-k", "0", "--model", str(vec)]) == 2
+    assert main(["neighbors", "king", "--model", str(vec.parent / "none.vec")]) == 1
+    assert "no such vectors file" in capsys.readouterr().err
+
+
+def test_evaluate_command(vec, tmp_path, capsys):
+    q = tmp_path / "q.txt"
+    q.write_text(": family\nman woman king queen\nman woman boy girl\n: gram1\nking kings man men\n")
+    assert main(["evaluate", "--model", str(vec), "--analogies", str(q), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["analogies"]["total"]["seen"] == 2 and out["analogies"]["total"]["skipped"] == 1
+    assert out["analogies"]["total"]["correct"] >= 1
+    assert main(["evaluate", "--model", str(vec)]) in (0, 1)
+
+
+def test_export_formats(vec, tmp_path, capsys):
+    assert main(["export", "--model", str(vec), "--format", "word2vec-bin", "--out", str(tmp_path / "v.bin")]) == 0
+    assert Embeddings.load(tmp_path / "v.bin").words == WORDS
+    assert main(["export", "--model", str(vec), "--format", "projector", "--out", str(tmp_path / "proj")]) == 0
+    assert len((tmp_path / "proj" / "metadata.tsv").read_text().splitlines()) == len(WORDS)
+
+
+def test_plot_word_and_char(vec, tmp_path):
+    out = tmp_path / "p.png"
+    assert main(["plot", "--model", str(vec), "--out", str(out), "--arrows", "--background", "5"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "--model", str(vec), "--out", str(tmp_path / "t.png"), "--method", "tsne"]) == 0
+    assert main(["plot", "--model", str(vec), "--out", str(out), "--words", "zzz"]) == 1
+
+
+def test_char_run_sample_plot_and_report(names_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--level", "char", "--dataset", str(names_file), "--out", str(out), "--max-steps", "200",
+                 "--n-embd", "2", "--n-hidden", "32", "--eval-every", "50", "--lr", "1e-2"]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--model", str(out), "-n", "8"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 8 and all(l.endswith(("(in train)", "(new)")) for l in lines)
+    assert main(["plot", "--model", str(out)]) == 0
+    assert (out / "plot-pca.png").exists()
+    assert main(["report", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "![training curve](curve.png)" in report and (out / "curve.png").exists()
+
+
+def test_word_run_then_queries_default_to_latest_and_report(words_file, tmp_path, capsys):
+    out = tmp_path / "wrun"
+    assert main(["train", "--level", "word", "--dataset", str(words_file), "--out", str(out), "--max-steps", "150",
+                 "--min-count", "1", "--n-embd", "8", "--n-hidden", "16", "--negatives", "8",
+                 "--batch-size", "64", "--eval-every", "50", "--subsample", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "Are king, queen, prince and princess near each other?" in text and "king - man + woman" in text
+    gensim = pytest.importorskip("gensim")
+    kv = gensim.models.KeyedVectors.load_word2vec_format(str(out / "embeddings.vec"))
+    assert "princess" in kv.key_to_index and kv.vectors.shape[1] == 8
+    assert main(["neighbors", "king", "--json"]) == 0  # no --model: the latest word run
+    assert len(json.loads(capsys.readouterr().out)["neighbors"]) == 10
+    assert main(["report", str(out)]) == 0
+    rep = (out / "report.md").read_text()
+    assert "| king |" in rep and "![PCA](plot-pca.png)" in rep
+
+
+def test_readme_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    block = readme.split("<!-- setup -->")[1].split("<!-- /setup -->")[0]
+    cmds = [l.strip() for l in block.splitlines() if l.strip() and not l.startswith("```")]
+    assert len(cmds) == 2 and cmds[0].startswith("pip install torch==2.13.0")
+    for c in cmds:
+        assert c in ci
