@@ -73,7 +73,12 @@ def plot_embeddings(emb: Embeddings, out, words: list[str] | None = None, method
         bg = [i for i, w in enumerate(emb.words[: background + len(SPECIALS)]) if w not in SPECIALS][:background]
         idx = list(dict.fromkeys(hi + bg))
     X = emb.unit[idx] if not char else emb.vectors[idx]
-    Y = project(X, method)
+    if method == "pca" and not char and len(hi) >= 3:
+        # axes fitted on the chosen words, so they spread out; the background is projected onto them
+        from sklearn.decomposition import PCA
+        Y = PCA(n_components=2, random_state=0).fit(emb.unit[hi]).transform(X)
+    else:
+        Y = project(X, method)
     pos = {i: Y[k] for k, i in enumerate(idx)}
     fig, ax = plt.subplots(figsize=(9, 8), dpi=110)
     if not char:
@@ -92,10 +97,10 @@ def plot_embeddings(emb: Embeddings, out, words: list[str] | None = None, method
         for i in hi:
             ax.text(pos[i][0], pos[i][1], emb.words[i], ha="center", va="center", fontsize=11, zorder=4)
     else:
-        lab = spread_labels(hxy, span[0] * 0.09, span[1] * 0.035)
+        lab = spread_labels(hxy, span[0] * 0.08, span[1] * 0.03)
         for k, i in enumerate(hi):
             ax.annotate(emb.words[i], hxy[k], xytext=lab[k], fontsize=11, fontweight="bold", zorder=4,
-                        arrowprops={"arrowstyle": "-", "color": "#888888", "lw": 0.5})
+                        arrowprops={"arrowstyle": "-", "color": "#444444", "lw": 0.8})
     if arrows and not char:
         for a, b in ARROWS:
             ka, kb = emb.key(a), emb.key(b)
