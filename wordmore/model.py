@@ -24,6 +24,7 @@ class ModelConfig:
     negatives: int = 256  # neg head: noise words shared by the batch
     neg_weight: float = 5.0  # neg head: total weight of the noise terms per example
     emb_init: float = 0.01  # std of C at init: small, so Adam-sized updates move it
+    direct: bool = False  # Bengio's direct connections W x, factored through the output layer (U P x)
     sparse: bool = False  # sparse gradients for the large tables (word level, single process)
 
     @property
@@ -49,6 +50,9 @@ class ContextMLP(nn.Module):
             layers += [lin, nn.Tanh()]
             fan_in = H
         self.hidden = nn.Sequential(*layers)
+        self.direct = nn.Linear(cfg.n_ctx * D, H, bias=False) if cfg.direct else None
+        if self.direct is not None:
+            nn.init.normal_(self.direct.weight, std=1.0 / (cfg.n_ctx * D) ** 0.5)
         self.generator: torch.Generator | None = None  # used by the neg head for noise samples
         if cfg.head == "softmax":
             self.out = nn.Linear(H, V)
@@ -81,7 +85,10 @@ class ContextMLP(nn.Module):
         """Hidden activations for windows idx."""
         emb = self.C(idx)  # (B, T, D)
         x = emb.flatten(1)  # (B, T*D)
-        return self.hidden(x)  # (B, H)
+        h = self.hidden(x)  # (B, H)
+        if self.direct is not None:
+            h = h + self.direct(x)  # (B, H) the linear path: y = U tanh(Hx + d) + U P x
+        return h
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         """Returns (logits or None, mean loss or None); logits only for the softmax head."""
@@ -125,7 +132,7 @@ class ContextMLP(nn.Module):
     def matmul_flops_per_token(self) -> int:
         """Multiply-add FLOPs of the matrix work per training token (forward + backward = 3x forward)."""
         c = self.cfg
-        f = c.n_ctx * c.n_embd * c.n_hidden + (c.n_layer - 1) * c.n_hidden ** 2
+        f = c.n_ctx * c.n_embd * c.n_hidden * (2 if c.direct else 1) + (c.n_layer - 1) * c.n_hidden ** 2
         if c.head == "softmax":
             f += c.n_hidden * c.vocab_size
         elif c.head == "neg":

@@ -1,0 +1,128 @@
+"""Training speed beside the hardware limit and beside gensim, in one run on one corpus.
+
+usage: python scripts/bench_train.py [--corpus fairy] [--tokens 16384000] [--no-gensim] [--compile]
+1. measures this machine's matmul peak (fp32 on CPU, bf16 on CUDA), in this run;
+2. trains wordmore's default word configuration for a fixed token budget on the default device and
+   reports training tokens/s, the achieved FLOP/s of its matrix work and the ratio to that peak;
+3. trains gensim Word2Vec CBOW and skip-gram (5 epochs, vector 100, window 5, min_count 5, 2 workers) on
+   the same corpus (same tokenizer, same datasets path);
+4. scores all of them on the same Google analogy questions (all four words among each model's 30,000
+   most frequent words), and writes the table to BENCHMARKS.md (device named) and results/bench_train.json.
+"""
+import argparse
+import json
+import platform
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from wordmore.embeddings import Embeddings, fmt_table
+from wordmore.evaluate import evaluate_analogies, find_eval_file
+from wordmore.model import ContextMLP
+from wordmore.train import pick_device, resolve_config, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_gensim import common_questions, sentences  # noqa: E402
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {cpu}, {torch.get_num_threads()} threads"
+
+
+def matmul_peak(dev: torch.device, seconds: float = 3.0) -> float:
+    """Best FLOP/s of square matmuls (fp32 on CPU, bf16 on CUDA)."""
+    n = 8192 if dev.type == "cuda" else 1024
+    dt = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    a, b = torch.randn(n, n, device=dev, dtype=dt), torch.randn(n, n, device=dev, dtype=dt)
+    best, t_end = 0.0, time.time() + seconds
+    while time.time() < t_end:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        best = max(best, 10 * 2 * n ** 3 / (time.perf_counter() - t0))
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", default="fairy")
+    ap.add_argument("--tokens", type=int, default=16000 * 1024)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--no-gensim", action="store_true")
+    args = ap.parse_args()
+    dev = pick_device(args.device)
+    name = device_name(dev)
+    peak = matmul_peak(dev)
+    print(f"device: {name}; measured matmul peak {peak / 1e9:.1f} GFLOP/s")
+    cfg = resolve_config("word", {"train": {"minutes": 0.0, "eval_every": 10 ** 9, "ckpt_every": 10 ** 9,
+                                            "out": tempfile.mkdtemp() + "/run", "device": args.device,
+                                            "compile": args.compile},
+                                  "data": {"dataset": args.corpus}})
+    cfg.train.max_steps = max(1, args.tokens // cfg.train.batch_size)
+    summary = train(cfg, log=lambda *a, **k: None)
+    cfg.model.vocab_size = len(json.loads((Path(cfg.train.out) / "vocab.json").read_text())["itos"])
+    flops_tok = ContextMLP(cfg.model).matmul_flops_per_token()
+    tps = summary["tokens_per_s"]
+    rows = [{"model": f"wordmore default word MLP ({cfg.model.head} head)", "seconds": summary["train_seconds"],
+             "tokens_per_s": tps, "gflops": flops_tok * tps / 1e9, "peak_ratio": flops_tok * tps / peak,
+             "emb": Embeddings.load(cfg.train.out)}]
+    if not args.no_gensim:
+        from gensim.models import Word2Vec
+        sents = sentences(args.corpus)
+        n_tok = sum(map(len, sents))
+        for label, sg in (("gensim CBOW, 5 epochs", 0), ("gensim skip-gram, 5 epochs", 1)):
+            t0 = time.time()
+            m = Word2Vec(sents, vector_size=100, window=5, min_count=5, workers=2, seed=1, sg=sg, epochs=5)
+            dt = time.time() - t0
+            rows.append({"model": label, "seconds": dt, "tokens_per_s": 5 * n_tok / dt, "gflops": None,
+                         "peak_ratio": None, "emb": Embeddings(list(m.wv.index_to_key), m.wv.vectors, lowercase=True)})
+    q = find_eval_file("questions-words.txt")
+    if q:
+        common = common_questions(q, [r["emb"] for r in rows])
+        for r in rows:
+            t = evaluate_analogies(r["emb"], common, restrict_vocab=30000)["total"]
+            r.update(correct=t.correct, seen=t.seen, accuracy=t.accuracy)
+    table = fmt_table([(r["model"], f"{r['seconds']:.1f}", f"{r['tokens_per_s']:,.0f}",
+                        f"{r['gflops']:.1f}" if r["gflops"] else "-",
+                        f"{100 * r['peak_ratio']:.1f}%" if r["peak_ratio"] else "-",
+                        f"{100 * r['accuracy']:.1f}% ({r['correct']}/{r['seen']})" if "accuracy" in r else "-")
+                       for r in rows],
+                      ("model", "train s", "tokens/s", "matmul GFLOP/s", "of peak", "Google analogies"))
+    print(table)
+    Path("results").mkdir(exist_ok=True)
+    out = {"device": name, "peak_flops": peak, "tokens_budget": args.tokens, "corpus": args.corpus,
+           "rows": [{k: v for k, v in r.items() if k != "emb"} for r in rows]}
+    Path("results/bench_train.json").write_text(json.dumps(out, indent=1, default=float))
+    md = Path("BENCHMARKS.md")
+    text = md.read_text() if md.exists() else "# Benchmarks\n"
+    key = "gpu" if dev.type == "cuda" else "cpu"
+    block = (f"<!-- bench_train:{key} -->\n### `scripts/bench_train.py` on {name}\n\n"
+             f"Measured matmul peak: {peak / 1e9:.1f} GFLOP/s ({'bf16' if key == 'gpu' else 'fp32'}). "
+             f"Token budget {args.tokens:,} on `{args.corpus}`; questions: all four words among each "
+             f"model's 30,000 most frequent.\n\n```\n{table}\n```\n<!-- /bench_train:{key} -->")
+    pat = re.compile(f"<!-- bench_train:{key} -->.*?<!-- /bench_train:{key} -->", re.S)
+    text = pat.sub(block, text) if pat.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    md.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
