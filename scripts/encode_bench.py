@@ -32,7 +32,7 @@ def main(argv):
     row = {"corpus": spec, "tokens": n, "units": corpus.meta["units"], "vocab": len(corpus.vocab),
            "seconds": round(dt, 1), "tokens_per_s": round(n / dt), "bytes_per_token": round(disk / n, 3),
            "peak_rss_mib": round(rss), "streaming": streaming}
-    print(fmt_table([(row["corpus"], f"{n:,}", f"{row['vocab']:,}", row["seconds"], f"{row['tokens_per_s']:,}",
+    print(fmt_table([(row["corpus"], f"{n:,}", f"{row['vocab']:,}", f"{row['seconds']:.1f}", f"{row['tokens_per_s']:,}",
                       row["bytes_per_token"], row["peak_rss_mib"])],
                     ("corpus", "tokens", "vocab", "seconds", "tokens/s", "bytes/token", "peak RSS MiB")))
     Path("results").mkdir(exist_ok=True)

@@ -72,3 +72,34 @@ def test_model_learns_a_deterministic_sequence():
 def test_unknown_head_rejected():
     with pytest.raises(ValueError):
         ContextMLP(cfg(head="hs"))
+
+
+def test_sampled_softmax_head_starts_at_log_of_candidates_and_learns():
+    torch.manual_seed(0)
+    m = ContextMLP(cfg(head="sampled", negatives=16))
+    m.set_noise([0] + [5] * 29)
+    m.generator = torch.Generator().manual_seed(0)
+    x, y = torch.randint(0, 30, (32, 3)), torch.randint(1, 30, (32,))
+    _, loss0 = m(x, y)
+    assert abs(loss0.item() - math.log(17)) < 0.05  # zero output table: uniform over target + 16 noise words
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    for _ in range(100):
+        _, loss = m(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < loss0.item() / 2
+
+
+def test_direct_connections_add_a_linear_path():
+    torch.manual_seed(0)
+    m = ContextMLP(cfg(direct=True))
+    x = torch.randint(0, 30, (4, 3))
+    assert m.direct is not None and m.direct.weight.shape == (16, 12)
+    with torch.no_grad():
+        m.direct.weight.zero_()
+        h0 = m.features(x)
+        m.direct.weight.fill_(1.0)
+        h1 = m.features(x)
+    emb = m.C(x).flatten(1)
+    assert torch.allclose(h1 - h0, emb.sum(1, keepdim=True).expand(4, 16), atol=1e-6)

@@ -26,7 +26,7 @@ _HELP = {
 }
 _POS_INT = {"context", "n_embd", "n_hidden", "n_layer", "batch_size", "max_steps", "eval_every", "eval_tokens",
             "ckpt_every", "negatives", "min_count"}
-_CHOICES = {"window": ["left", "both"], "head": ["softmax", "adaptive", "neg"],
+_CHOICES = {"window": ["left", "both"], "head": ["softmax", "adaptive", "neg", "sampled"],
             "sample_by": ["", "line", "paragraph", "document"]}
 
 

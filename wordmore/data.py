@@ -381,6 +381,12 @@ class Batcher:
         import torch
         if self.keep is None:
             return torch.randint(1, self.n, (batch_size,), generator=gen, device=self.device)
+        if self.device.type != "cpu":  # on the device: no host sync, accepted candidates first
+            cand = torch.randint(1, self.n, (4 * batch_size,), generator=gen, device=self.device)
+            u = torch.rand(cand.shape, generator=gen, device=self.device)
+            ok = u < self.keep[self.stream[cand].long()]
+            order = torch.argsort((~ok).to(torch.int8), stable=True)[:batch_size]
+            return cand[order]
         got, need = [], batch_size
         while need > 0:
             cand = torch.randint(1, self.n, (2 * batch_size,), generator=gen, device=self.device)

@@ -18,7 +18,7 @@ class ModelConfig:
     n_embd: int = 10  # embedding width (rows of the table C)
     n_hidden: int = 200  # tanh hidden units
     n_layer: int = 1  # tanh hidden layers
-    head: str = "softmax"  # softmax | adaptive | neg
+    head: str = "softmax"  # softmax | adaptive | neg (logistic, word2vec) | sampled (sampled softmax)
     cutoffs: list = field(default_factory=lambda: [2000, 10000])  # adaptive softmax clusters
     div_value: float = 4.0
     negatives: int = 256  # neg head: noise words shared by the batch
@@ -65,18 +65,18 @@ class ContextMLP(nn.Module):
             if not cut:
                 raise ValueError("adaptive softmax needs a vocabulary of at least 3 entries")
             self.out = nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs=cut, div_value=cfg.div_value)
-        elif cfg.head == "neg":
+        elif cfg.head in ("neg", "sampled"):
             self.out_emb = nn.Embedding(V, H, sparse=cfg.sparse)
             nn.init.zeros_(self.out_emb.weight)
             self.out_bias = nn.Embedding(V, 1, sparse=cfg.sparse)
             nn.init.zeros_(self.out_bias.weight)
             self.register_buffer("noise", torch.ones(V), persistent=False)
         else:
-            raise ValueError(f"unknown head {cfg.head!r}: choose softmax, adaptive or neg")
+            raise ValueError(f"unknown head {cfg.head!r}: choose softmax, adaptive, neg or sampled")
 
     def set_noise(self, counts) -> None:
         """Noise distribution of the neg head: unigram counts ** 0.75 (word2vec)."""
-        if self.cfg.head == "neg":
+        if self.cfg.head in ("neg", "sampled"):
             c = torch.as_tensor(counts, dtype=torch.float64).clamp_min(0) ** 0.75
             c[0] = 0.0 if c[1:].sum() > 0 else 1.0  # never draw the boundary as noise
             self.noise = (c / c.sum()).float().to(self.noise.device)
@@ -111,6 +111,11 @@ class ContextMLP(nn.Module):
         pos = (h * w_pos).sum(-1).float() + b_pos  # (B,)
         negl = (h @ w_neg.t()).float() + b_neg  # (B, K)
         hit = neg[None, :] == targets[:, None]  # (B, K) a noise word equal to the target is no negative
+        if self.cfg.head == "sampled":
+            # sampled softmax (Jean et al. 2015) with shared noise words, corrected by log(K q(w))
+            logq = torch.log(self.noise * K + 1e-12)
+            logits = torch.cat([(pos - logq[targets])[:, None], (negl - logq[neg]).masked_fill(hit, -1e4)], 1)
+            return None, F.cross_entropy(logits, torch.zeros_like(targets))  # (B, 1+K) -> mean
         negl = negl.masked_fill(hit, -30.0)
         loss = F.softplus(-pos) + F.softplus(negl).mean(-1) * self.cfg.neg_weight  # (B,)
         return None, loss.mean()
@@ -135,7 +140,7 @@ class ContextMLP(nn.Module):
         f = c.n_ctx * c.n_embd * c.n_hidden * (2 if c.direct else 1) + (c.n_layer - 1) * c.n_hidden ** 2
         if c.head == "softmax":
             f += c.n_hidden * c.vocab_size
-        elif c.head == "neg":
+        elif c.head in ("neg", "sampled"):
             f += c.n_hidden * (c.negatives + 1)
         else:
             f += c.n_hidden * (c.cutoffs[0] + len(c.cutoffs)) if c.cutoffs else c.n_hidden * c.vocab_size

@@ -283,7 +283,7 @@ def evaluate_loss(model: ContextMLP, batcher: Batcher, positions, device, batch:
     was = model.training
     model.eval()
     gen_saved = model.generator
-    if model.cfg.head == "neg":
+    if model.cfg.head in ("neg", "sampled"):
         model.generator = torch.Generator(device=model.noise.device).manual_seed(0)
     total, n = 0.0, 0
     for i in range(0, len(positions), batch):
@@ -389,7 +389,7 @@ def _validate(cfg: RunConfig) -> None:
               (t.max_steps >= 1, "--max-steps must be at least 1"), (t.minutes >= 0, "--minutes must be >= 0"),
               (d.min_count >= 1, "--min-count must be at least 1"), (d.max_vocab >= 0, "--max-vocab must be >= 0"),
               (m.window in ("left", "both"), "--window must be left or both"),
-              (m.head in ("softmax", "adaptive", "neg"), "--head must be softmax, adaptive or neg"),
+              (m.head in ("softmax", "adaptive", "neg", "sampled"), "--head must be softmax, adaptive, neg or sampled"),
               (m.negatives >= 1, "--negatives must be at least 1"), (t.eval_every >= 1, "--eval-every must be >= 1")]
     for ok, msg in checks:
         if not ok:
@@ -476,6 +476,7 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                 mininterval=1.0, dynamic_ncols=True, file=sys.stderr)
     tok_t0, tok_step0, tps = time.time(), step, 0.0
     last_loss = float("nan")
+    bad = None
     model.train()
     with _Stop() as stopper:
         while step < tc.max_steps:
@@ -495,9 +496,15 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
             x, y = x[lo:hi].to(device, non_blocking=True), y[lo:hi].to(device, non_blocking=True)
             with _autocast(device):
                 _, loss = fwd(x, y)
-            if not torch.isfinite(loss):
-                raise WordmoreError(f"loss became {loss.item()} at step {step + 1}; stopped. The last good "
-                                    f"checkpoint (if any) is kept in {out}; try a lower --lr")
+            if device.type == "cpu":
+                if not torch.isfinite(loss):
+                    _nan_error(loss.item(), f"at step {step + 1}", out)
+            else:  # no host sync per step: remember, check every 50 steps and before any checkpoint
+                bad = ~torch.isfinite(loss.detach()) if bad is None else bad | ~torch.isfinite(loss.detach())
+                if (step + 1) % 50 == 0 or (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.max_steps:
+                    if bool(bad):
+                        _nan_error(float("nan"), f"between steps {max(step - 48, 1)} and {step + 1}", out)
+                    bad = None
             for o in opts.values():
                 o.zero_grad(set_to_none=True)
             loss.backward()
@@ -534,6 +541,8 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
     pbar.update(step - pbar.n)
     pbar.close()
     train_seconds = time.time() - t_loop
+    if bad is not None and bool(bad):
+        _nan_error(float("nan"), f"in the last steps before {step}", out)
     checkpoint()
     summary = {"step": step, "stopped": stop_reason, "train_seconds": round(train_seconds, 2),
                "tokens_per_s": round((step - (int(state["step"]) if state else 0)) * B / max(train_seconds, 1e-9), 1),
@@ -567,6 +576,11 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                 atomic_write_text(latest_run_file(), str(out.resolve()) + "\n")
             say(royal_report(emb))
     return summary
+
+
+def _nan_error(value, where: str, out: Path):
+    raise WordmoreError(f"loss became {value} {where}; stopped. The last good checkpoint (if any) is kept "
+                        f"in {out}; try a lower --lr")
 
 
 def royal_report(emb: Embeddings, k: int = 10) -> str:
