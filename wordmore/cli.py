@@ -22,12 +22,13 @@ _HELP = {
     "subsample": "word2vec subsampling threshold for training targets (0 = off)",
     "sample_by": "text unit: line | paragraph | document", "min_count": "drop tokens seen fewer times",
     "max_vocab": "keep at most this many entries (0 = all)", "emb_init": "std of the embedding table at init",
-    "resume": "continue the checkpoint in --out exactly", "overwrite": "start again over an existing run",
+    "resume": "continue the checkpoint in --out exactly",
+    "precision": "auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32", "overwrite": "start again over an existing run",
 }
 _POS_INT = {"context", "n_embd", "n_hidden", "n_layer", "batch_size", "max_steps", "eval_every", "eval_tokens",
             "ckpt_every", "negatives", "min_count"}
 _CHOICES = {"window": ["left", "both"], "head": ["softmax", "adaptive", "neg", "sampled"],
-            "sample_by": ["", "line", "paragraph", "document"]}
+            "sample_by": ["", "line", "paragraph", "document"], "precision": ["auto", "bf16", "fp32"]}
 
 
 def _int_type(lo: int):
@@ -56,7 +57,7 @@ def _float_type(lo: float, strict: bool, hi: float | None = None):
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
-    from .train import SECTIONS
+    from .train import PRESETS, SECTIONS
     for section, kls in SECTIONS.items():
         g = p.add_argument_group(section)
         for f in fields(kls):
@@ -64,8 +65,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                 continue
             flag = "--" + f.name.replace("_", "-")
             default = f.default if f.default is not MISSING else f.default_factory()
+            per = {lv: PRESETS[lv].get(section, {}).get(f.name, default) for lv in PRESETS}
+            dflt = (f"default {per['char']!r}" if per["char"] == per["word"]
+                    else f"default: char {per['char']!r}, word {per['word']!r}")
             kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
-                  "help": f"{_HELP.get(f.name, '')} (default {default!r}, or the level's preset)".strip()}
+                  "help": f"{_HELP.get(f.name, '')} ({dflt})".strip()}
             if isinstance(default, bool):
                 g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
             elif isinstance(default, int):
@@ -80,7 +84,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
             elif isinstance(default, list):
                 g.add_argument(flag, type=_int_type(1), nargs="+", metavar="N", **kw)
             else:
-                g.add_argument(flag, choices=_CHOICES.get(f.name), **kw)
+                g.add_argument(flag, choices=_CHOICES.get(f.name), metavar=None if f.name in _CHOICES
+                               else f.name.upper(), **kw)
 
 
 def _query_flags(p: argparse.ArgumentParser, k: int | None = 10) -> None:
@@ -102,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
     p = sub.add_parser("train", help="train a model (char level on names, word level on fairy tales)")
-    p.add_argument("--level", default="char", help="char | word (default char)")
+    p.add_argument("--level", default="char", help="char | word (default char): only changes tokenization "
+                   "and the preset defaults shown below")
     _add_train_flags(p)
 
     p = sub.add_parser("sample", help="print new names from a char model")

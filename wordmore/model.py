@@ -99,8 +99,9 @@ class ContextMLP(nn.Module):
             return logits, loss
         if targets is None:
             return None, None
-        if self.cfg.head == "adaptive":
-            return None, self.out(h.float(), targets).loss
+        if self.cfg.head == "adaptive":  # its index_copy needs one dtype: run it outside autocast
+            with torch.autocast(device_type=h.device.type, enabled=False):
+                return None, self.out(h.float(), targets).loss
         # negative sampling: one logistic loss for the target, shared noise words for the batch
         K = self.cfg.negatives
         neg = torch.multinomial(self.noise, K, replacement=True, generator=self.generator)  # (K,)
@@ -127,7 +128,8 @@ class ContextMLP(nn.Module):
         if self.cfg.head == "softmax":
             return F.log_softmax(self.out(h).float(), -1)
         if self.cfg.head == "adaptive":
-            return self.out.log_prob(h.float())
+            with torch.autocast(device_type=h.device.type, enabled=False):
+                return self.out.log_prob(h.float())
         raise ValueError("the neg head gives no normalised probabilities")
 
     def normalised(self) -> bool:

@@ -48,6 +48,7 @@ class TrainConfig:
     ckpt_every: int = 5000
     subsample: float = 0.0  # word2vec frequent-target subsampling threshold t (0 = off)
     compile: bool = False  # torch.compile the model
+    precision: str = "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32
     resume: bool = False
     overwrite: bool = False  # start again in a run directory that holds a checkpoint
 
@@ -59,15 +60,15 @@ PRESETS = {
         "tokenizer": {"lowercase": True, "punct": False},
         "model": {"context": 8, "window": "left", "n_embd": 24, "n_hidden": 256, "n_layer": 1,
                   "head": "softmax", "emb_init": 0.1},
-        "train": {"batch_size": 256, "lr": 3e-3, "max_steps": 40000, "eval_every": 4000,
+        "train": {"batch_size": 256, "lr": 3e-3, "max_steps": 40000, "eval_every": 4000, "precision": "fp32",
                   "warmup": 200, "weight_decay": 0.05},
     },
     "word": {
-        "data": {"dataset": "fairy", "min_count": 5, "max_vocab": 30000},
+        "data": {"dataset": "fairy", "min_count": 5, "max_vocab": 30000, "val_frac": 0.02, "test_frac": 0.02},
         "tokenizer": {"lowercase": True, "punct": False},
         "model": {"context": 4, "window": "both", "n_embd": 100, "n_hidden": 256, "n_layer": 1,
-                  "head": "neg", "emb_init": 0.01, "negatives": 256, "neg_weight": 5.0},
-        "train": {"batch_size": 1024, "lr": 2e-3, "max_steps": 16000, "minutes": 9.5,
+                  "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True},
+        "train": {"batch_size": 1024, "lr": 5e-3, "max_steps": 22000, "minutes": 9.5, "precision": "auto",
                   "eval_every": 2000, "eval_tokens": 20000, "subsample": 1e-4, "warmup": 200,
                   "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 2000},
     },
@@ -278,7 +279,8 @@ def threading_main() -> bool:
 
 
 @torch.no_grad()
-def evaluate_loss(model: ContextMLP, batcher: Batcher, positions, device, batch: int = 4096) -> float:
+def evaluate_loss(model: ContextMLP, batcher: Batcher, positions, device, batch: int = 4096,
+                  precision: str = "auto") -> float:
     """Mean loss over fixed positions (neg head: with a fixed noise sample)."""
     was = model.training
     model.eval()
@@ -289,7 +291,7 @@ def evaluate_loss(model: ContextMLP, batcher: Batcher, positions, device, batch:
     for i in range(0, len(positions), batch):
         pos = positions[i:i + batch]
         x, y = batcher.gather(pos)
-        with _autocast(device):
+        with _autocast(device, precision):
             _, loss = model(x.to(device), y.to(device))
         total += float(loss) * len(pos)
         n += len(pos)
@@ -298,9 +300,28 @@ def evaluate_loss(model: ContextMLP, batcher: Batcher, positions, device, batch:
     return total / max(n, 1)
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "avx512_bf16" in line or "amx_bf16" in line
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """auto: bf16 on CUDA and on CPUs with native bf16, else fp32."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()) else "fp32"
+
+
+def _autocast(device: torch.device, precision: str = "auto"):
+    if resolve_precision(device, precision) == "bf16" and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -390,7 +411,8 @@ def _validate(cfg: RunConfig) -> None:
               (d.min_count >= 1, "--min-count must be at least 1"), (d.max_vocab >= 0, "--max-vocab must be >= 0"),
               (m.window in ("left", "both"), "--window must be left or both"),
               (m.head in ("softmax", "adaptive", "neg", "sampled"), "--head must be softmax, adaptive, neg or sampled"),
-              (m.negatives >= 1, "--negatives must be at least 1"), (t.eval_every >= 1, "--eval-every must be >= 1")]
+              (m.negatives >= 1, "--negatives must be at least 1"), (t.eval_every >= 1, "--eval-every must be >= 1"),
+              (t.precision in ("auto", "bf16", "fp32"), "--precision must be auto, bf16 or fp32")]
     for ok, msg in checks:
         if not ok:
             raise WordmoreError(msg)
@@ -438,7 +460,8 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
         say("config: " + json.dumps(cfg.to_dict()))
     n_params = sum(p.numel() for p in model.parameters())
     say(f"model: ContextMLP {n_params:,} parameters, vocab {len(vocab):,}, window {mc.window} x{mc.context}, "
-        f"head {mc.head}, device {device}{f', {world} processes' if world > 1 else ''}")
+        f"head {mc.head}, device {device} ({resolve_precision(device, tc.precision)})"
+        f"{f', {world} processes' if world > 1 else ''}")
 
     keep = subsample_keep(vocab.counts, tc.subsample) if tc.subsample > 0 else None
     bat = {s: Batcher(corpus.splits[s], vocab.boundary_id, mc.context, mc.window, device,
@@ -494,7 +517,7 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                     g["lr"] = lr
             x, y = bat["train"].sample(B, gen)  # (B, T), (B,)
             x, y = x[lo:hi].to(device, non_blocking=True), y[lo:hi].to(device, non_blocking=True)
-            with _autocast(device):
+            with _autocast(device, tc.precision):
                 _, loss = fwd(x, y)
             if device.type == "cpu":
                 if not torch.isfinite(loss):
@@ -523,7 +546,7 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                 pbar.set_postfix(loss=f"{last_loss:.4f}", tok_s=f"{tps:,.0f}", lr=f"{lr:.2e}", refresh=False)
                 pbar.update(step - pbar.n)
             if step % tc.eval_every == 0 or step == tc.max_steps:
-                val = evaluate_loss(model, bat["val"], val_pos, device) if val_pos is not None else float("nan")
+                val = evaluate_loss(model, bat["val"], val_pos, device, precision=tc.precision) if val_pos is not None else float("nan")
                 best_val = min(best_val, val)
                 rec = {"step": step, "train_loss": loss.item(), "val_loss": val, "lr": lr,
                        "tokens": step * B, "elapsed": round(elapsed_before + time.time() - t_loop, 2)}
@@ -554,9 +577,10 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
         summary["interrupted"] = True
         return summary
     if val_pos is not None:
-        summary["val_loss"] = evaluate_loss(model, bat["val"], val_pos, device)
+        summary["val_loss"] = evaluate_loss(model, bat["val"], val_pos, device, precision=tc.precision)
     if bat["test"].n > 1:
-        summary["test_loss"] = evaluate_loss(model, bat["test"], bat["test"].eval_positions(max(tc.eval_tokens, 1)), device)
+        summary["test_loss"] = evaluate_loss(model, bat["test"], bat["test"].eval_positions(max(tc.eval_tokens, 1)), device,
+                                            precision=tc.precision)
     record({"final": True, **summary})
     if metrics:
         metrics.close()
