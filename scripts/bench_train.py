@@ -23,7 +23,7 @@ import torch
 from wordmore.embeddings import Embeddings, fmt_table
 from wordmore.evaluate import evaluate_analogies, find_eval_file
 from wordmore.model import ContextMLP
-from wordmore.train import pick_device, resolve_config, train
+from wordmore.train import pick_device, resolve_config, resolve_precision, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_gensim import common_questions, sentences  # noqa: E402
@@ -43,10 +43,10 @@ def device_name(dev: torch.device) -> str:
     return f"CPU {cpu}, {torch.get_num_threads()} threads"
 
 
-def matmul_peak(dev: torch.device, seconds: float = 3.0) -> float:
-    """Best FLOP/s of square matmuls (fp32 on CPU, bf16 on CUDA)."""
+def matmul_peak(dev: torch.device, precision: str, seconds: float = 3.0) -> float:
+    """Best FLOP/s of square matmuls in the precision training uses (bf16 or fp32)."""
     n = 8192 if dev.type == "cuda" else 1024
-    dt = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    dt = torch.bfloat16 if precision == "bf16" else torch.float32
     a, b = torch.randn(n, n, device=dev, dtype=dt), torch.randn(n, n, device=dev, dtype=dt)
     best, t_end = 0.0, time.time() + seconds
     while time.time() < t_end:
@@ -71,8 +71,9 @@ def main():
     args = ap.parse_args()
     dev = pick_device(args.device)
     name = device_name(dev)
-    peak = matmul_peak(dev)
-    print(f"device: {name}; measured matmul peak {peak / 1e9:.1f} GFLOP/s")
+    prec = resolve_precision(dev, "auto")
+    peak = matmul_peak(dev, prec)
+    print(f"device: {name}; measured {prec} matmul peak {peak / 1e9:.1f} GFLOP/s")
     cfg = resolve_config("word", {"train": {"minutes": 0.0, "eval_every": 10 ** 9, "ckpt_every": 10 ** 9,
                                             "out": tempfile.mkdtemp() + "/run", "device": args.device,
                                             "compile": args.compile},
@@ -109,14 +110,15 @@ def main():
                       ("model", "train s", "tokens/s", "matmul GFLOP/s", "of peak", "Google analogies"))
     print(table)
     Path("results").mkdir(exist_ok=True)
-    out = {"device": name, "peak_flops": peak, "tokens_budget": args.tokens, "corpus": args.corpus,
+    out = {"device": name, "precision": prec, "peak_flops": peak, "tokens_budget": args.tokens, "corpus": args.corpus,
            "rows": [{k: v for k, v in r.items() if k != "emb"} for r in rows]}
     Path("results/bench_train.json").write_text(json.dumps(out, indent=1, default=float))
     md = Path("BENCHMARKS.md")
     text = md.read_text() if md.exists() else "# Benchmarks\n"
     key = "gpu" if dev.type == "cuda" else "cpu"
     block = (f"<!-- bench_train:{key} -->\n### `scripts/bench_train.py` on {name}\n\n"
-             f"Measured matmul peak: {peak / 1e9:.1f} GFLOP/s ({'bf16' if key == 'gpu' else 'fp32'}). "
+             f"Measured matmul peak in the training precision ({prec}, square {'8192' if key == 'gpu' else '1024'} "
+             f"matmuls): {peak / 1e9:.1f} GFLOP/s. "
              f"Token budget {args.tokens:,} on `{args.corpus}`; questions: all four words among each "
              f"model's 30,000 most frequent.\n\n```\n{table}\n```\n<!-- /bench_train:{key} -->")
     pat = re.compile(f"<!-- bench_train:{key} -->.*?<!-- /bench_train:{key} -->", re.S)
