@@ -1,5 +1,6 @@
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -160,7 +161,9 @@ def test_sigkill_never_leaves_a_half_written_checkpoint_and_resume_finishes(name
     t0 = time.time()
     while not (out / "ckpt.pt").exists() and time.time() - t0 < 120:
         time.sleep(0.05)
-    time.sleep(0.3 + (os.getpid() % 7) / 10)  # a pseudo-random moment while checkpoints are written
+    delay = random.uniform(0.05, 1.5)  # a random moment while checkpoints are being written
+    print(f"SIGKILL after {delay:.2f}s")
+    time.sleep(delay)
     p.send_signal(signal.SIGKILL)
     p.wait()
     state = load_checkpoint(out / "ckpt.pt")  # loadable, never half-written
