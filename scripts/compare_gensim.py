@@ -8,7 +8,6 @@ Needs gensim (pip install -e .[dev]) and $WORDMORE_DATA (or a local --corpus pat
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,6 @@ def main():
     questions = args.questions or find_eval_file("questions-words.txt")
     if not questions:
         sys.exit("no questions-words.txt: pass --questions or set WORDMORE_DATA")
-    results = []
     run = args.run
     wm_time = None
     if not run:

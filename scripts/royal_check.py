@@ -8,30 +8,15 @@ import sys
 from pathlib import Path
 
 from wordmore.embeddings import Embeddings, fmt_table
-from wordmore.train import ROYALS, latest_run_file
-
-
-def check(emb: Embeddings, k: int = 10) -> dict:
-    rows, ok = [], True
-    for w in ROYALS:
-        nb = [x for x, _ in emb.neighbors(w, k)]
-        others = [o for o in ROYALS if o != w]
-        missing = [o for o in others if o not in nb]
-        ok &= not missing
-        rows.append({"word": w, "top10": nb, "missing_royals": missing,
-                     "ranks": {o: (nb.index(o) + 1 if o in nb else None) for o in others}})
-    ana = emb.analogy("king", "man", "woman", 5)
-    queen_first = ana[0][0] == "queen"
-    return {"rows": rows, "all_in_top10": ok, "analogy": ana, "queen_first": queen_first,
-            "pass": ok and queen_first}
+from wordmore.train import latest_run_file, royal_check
 
 
 def main(argv):
     run = Path(argv[1]) if len(argv) > 1 else Path(latest_run_file().read_text().strip())
     emb = Embeddings.load(run)
-    r = check(emb)
+    r = royal_check(emb)
     table = [(x["word"], ", ".join(f"{o}:{x['ranks'][o] or '-'}" for o in x["ranks"]),
-              "yes" if not x["missing_royals"] else "NO", ", ".join(x["top10"])) for x in r["rows"]]
+              "yes" if not x["missing_royals"] else "NO", ", ".join(x["top"])) for x in r["rows"]]
     print(f"run: {run}")
     print(fmt_table(table, ("word", "rank of the other royals", "all 3 in top 10", "top 10 (cosine)")))
     print("king - man + woman = " + ", ".join(f"{w} {s:.3f}" for w, s in r["analogy"])

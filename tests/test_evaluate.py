@@ -60,8 +60,7 @@ def test_pairs_spearman_pearson_and_coverage(files):
 
 
 def test_agrees_with_gensim_on_random_vectors(tmp_path):
-    gensim = pytest.importorskip("gensim")
-    from gensim.models import KeyedVectors
+    KeyedVectors = pytest.importorskip("gensim.models").KeyedVectors
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(300)]
     vecs = rng.normal(size=(300, 8)).astype(np.float32)

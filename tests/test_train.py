@@ -11,7 +11,7 @@ import torch
 
 from wordmore.cli import main
 from wordmore.errors import WordmoreError
-from wordmore.train import (RunConfig, RunLock, load_checkpoint, lr_at, resolve_config, TrainConfig, train)
+from wordmore.train import (RunConfig, RunLock, load_checkpoint, lr_at, resolve_config, TrainConfig)
 
 TINY = ["--n-embd", "4", "--n-hidden", "16", "--context", "3", "--batch-size", "32", "--eval-every", "20",
         "--eval-tokens", "500", "--ckpt-every", "10", "--warmup", "5"]

@@ -351,7 +351,7 @@ def cmd_report(args) -> int:
     from .embeddings import Embeddings, fmt_table
     from .evaluate import analogy_table, evaluate_analogies, find_eval_file
     from .plot import plot_curve, plot_embeddings
-    from .train import ROYALS, royal_report
+    from .train import ROYALS, royal_check, royal_report
     run = Path(args.run)
     emb = Embeddings.load(run)
     char = _is_char(run)
@@ -373,12 +373,9 @@ def cmd_report(args) -> int:
         parts += ["## Are king, queen, prince and princess near each other?", "", "```",
                   royal_report(emb).strip(), "```", ""]
         rows = []
-        for w in ROYALS:
-            if emb.key(w) is None:
-                continue
-            nb = [x for x, _ in emb.neighbors(w, 10)]
-            others = [o for o in ROYALS if o != w]
-            rows.append((w, ", ".join(o for o in others if o in nb) or "-", ", ".join(nb[:5])))
+        if all(emb.key(w) is not None for w in ROYALS + ("man", "woman")):
+            rows = [(x["word"], ", ".join(o for o, r in x["ranks"].items() if r) or "-", ", ".join(x["top"][:5]))
+                    for x in royal_check(emb)["rows"]]
         parts += ["| word | other royals in its top 10 | top 5 |", "|---|---|---|"] + \
                  [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
         ana = args.analogies or find_eval_file("questions-words.txt")

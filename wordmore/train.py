@@ -12,12 +12,11 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .atomic import atomic_path, atomic_write_text
-from .data import Batcher, DataConfig, cache_root, prepare, subsample_keep
-from .embeddings import Embeddings, fmt_table
+from .data import Batcher, DataConfig, prepare, subsample_keep
+from .embeddings import Embeddings
 from .errors import WordmoreError
 from .model import ContextMLP, ModelConfig
 from .vocab import TokenizerConfig, Vocab
@@ -605,6 +604,22 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
 def _nan_error(value, where: str, out: Path):
     raise WordmoreError(f"loss became {value} {where}; stopped. The last good checkpoint (if any) is kept "
                         f"in {out}; try a lower --lr")
+
+
+def royal_check(emb: Embeddings, k: int = 10) -> dict:
+    """Each royal's top k with the ranks of the other three, and whether king - man + woman gives queen."""
+    rows, ok = [], True
+    for w in ROYALS:
+        nb = [x for x, _ in emb.neighbors(w, k)]
+        others = [o for o in ROYALS if o != w]
+        missing = [o for o in others if o not in nb]
+        ok &= not missing
+        rows.append({"word": w, "top": nb, "missing_royals": missing,
+                     "ranks": {o: (nb.index(o) + 1 if o in nb else None) for o in others}})
+    ana = emb.analogy("king", "man", "woman", 5)
+    queen_first = bool(ana) and ana[0][0] == "queen"
+    return {"rows": rows, "all_in_top": ok, "analogy": ana, "queen_first": queen_first,
+            "pass": ok and queen_first}
 
 
 def royal_report(emb: Embeddings, k: int = 10) -> str:
