@@ -1,13 +1,17 @@
 """Training speed beside the hardware limit and beside gensim, in one run on one corpus.
 
-usage: python scripts/bench_train.py [--corpus fairy] [--tokens 16384000] [--no-gensim] [--compile]
-1. measures this machine's matmul peak (fp32 on CPU, bf16 on CUDA), in this run;
-2. trains wordmore's default word configuration for a fixed token budget on the default device and
-   reports training tokens/s, the achieved FLOP/s of its matrix work and the ratio to that peak;
+usage: python scripts/bench_train.py [--corpus fairy|PATH|ENCODED_DIR] [--tokens 16384000]
+                                     [--batch-sizes 1024 16384] [--modes default eager compile] [--no-gensim]
+1. measures this machine's matmul peak in the training precision (bf16 on CUDA and on CPUs with
+   native bf16, else fp32), in this run;
+2. trains wordmore's default word configuration for a fixed token budget (at least --min-steps steps)
+   on the default device, once per batch size (default: the device's preset) and mode (as training runs,
+   which on one GPU is CUDA graphs; eager; torch.compile); reports steady-state training tokens/s (after the first 10% of steps), the
+   achieved FLOP/s of its matrix work and the ratio to that peak;
 3. trains gensim Word2Vec CBOW and skip-gram (5 epochs, vector 100, window 5, min_count 5, 2 workers) on
-   the same corpus (same tokenizer, same datasets path);
+   the same corpus (same tokenizer, same datasets path), when gensim is installed;
 4. scores all of them on the same Google analogy questions (all four words among each model's 30,000
-   most frequent words), and writes the table to BENCHMARKS.md (device named) and results/bench_train.json.
+   most frequent words), and writes the table to BENCHMARKS.md (device named) and results/bench_train_{cpu,gpu}.json.
 """
 import argparse
 import json
@@ -65,29 +69,51 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default="fairy")
     ap.add_argument("--tokens", type=int, default=16000 * 1024)
+    ap.add_argument("--min-steps", type=int, default=1000)
+    ap.add_argument("--batch-sizes", type=int, nargs="*", default=None)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--modes", nargs="*", default=["default"], choices=["default", "eager", "compile"],
+                    help="default: as training runs (CUDA graphs on one GPU); eager: no graphs; compile: torch.compile")
     ap.add_argument("--no-gensim", action="store_true")
     args = ap.parse_args()
     dev = pick_device(args.device)
     name = device_name(dev)
     prec = resolve_precision(dev, "auto")
     peak = matmul_peak(dev, prec)
-    print(f"device: {name}; measured {prec} matmul peak {peak / 1e9:.1f} GFLOP/s")
-    cfg = resolve_config("word", {"train": {"minutes": 0.0, "eval_every": 10 ** 9, "ckpt_every": 10 ** 9,
-                                            "out": tempfile.mkdtemp() + "/run", "device": args.device,
-                                            "compile": args.compile},
-                                  "data": {"dataset": args.corpus}})
-    cfg.train.max_steps = max(1, args.tokens // cfg.train.batch_size)
-    summary = train(cfg, log=lambda *a, **k: None)
-    cfg.model.vocab_size = len(json.loads((Path(cfg.train.out) / "vocab.json").read_text())["itos"])
-    flops_tok = ContextMLP(cfg.model).matmul_flops_per_token()
-    tps = summary["tokens_per_s"]
-    rows = [{"model": f"wordmore default word MLP ({cfg.model.head} head)", "seconds": summary["train_seconds"],
-             "tokens_per_s": tps, "gflops": flops_tok * tps / 1e9, "peak_ratio": flops_tok * tps / peak,
-             "emb": Embeddings.load(cfg.train.out)}]
-    if not args.no_gensim:
+    print(f"device: {name}; measured {prec} matmul peak {peak / 1e9:.1f} GFLOP/s", flush=True)
+    base = {"train": {"minutes": 0.0, "eval_every": 10 ** 9, "ckpt_every": 10 ** 9, "device": args.device},
+            "data": {"dataset": args.corpus}}
+    default_batch = resolve_config("word", base).train.batch_size
+    rows = []
+    for bs in args.batch_sizes or [default_batch]:
+        for mode in args.modes:
+            comp = mode == "compile"
+            cfg = resolve_config("word", {**base, "train": {**base["train"], "batch_size": bs, "compile": comp,
+                                                            "cuda_graph": mode == "default",
+                                                            "out": tempfile.mkdtemp() + "/run"}})
+            cfg.train.max_steps = max(args.min_steps, args.tokens // bs)
+            try:
+                summary = train(cfg, log=lambda *a, **k: None)
+            except Exception as e:  # one variant failing (a compiler missing, say) leaves the others
+                print(f"batch {bs} {mode}: failed: {type(e).__name__}: {e}", flush=True)
+                continue
+            cfg.model.vocab_size = len(json.loads((Path(cfg.train.out) / "vocab.json").read_text())["itos"])
+            flops_tok = ContextMLP(cfg.model).matmul_flops_per_token()
+            tps = summary.get("steady_tokens_per_s") or summary["tokens_per_s"]
+            how = ("CUDA graph" if summary.get("cuda_graph") else "eager") if mode != "compile" else "torch.compile"
+            label = f"wordmore default word MLP, batch {bs}{' (default)' if bs == default_batch else ''}, {how}"
+            rows.append({"model": label, "batch_size": bs, "mode": mode, "how": how, "steps": summary["step"],
+                         "seconds": summary["train_seconds"], "tokens_per_s": tps, "gflops": flops_tok * tps / 1e9,
+                         "peak_ratio": flops_tok * tps / peak, "emb": Embeddings.load(cfg.train.out)})
+            print(f"{label}: {summary['step']} steps, {summary['train_seconds']:.1f} s, {tps:,.0f} tokens/s, "
+                  f"{flops_tok * tps / 1e9:.1f} GFLOP/s = {100 * flops_tok * tps / peak:.1f}% of peak", flush=True)
+    try:
+        if args.no_gensim:
+            raise ImportError("--no-gensim")
         from gensim.models import Word2Vec
+    except ImportError as e:
+        print(f"gensim rows skipped ({e})")
+    else:
         sents = sentences(args.corpus)
         n_tok = sum(map(len, sents))
         for label, sg in (("gensim CBOW, 5 epochs", 0), ("gensim skip-gram, 5 epochs", 1)):
@@ -110,16 +136,18 @@ def main():
                       ("model", "train s", "tokens/s", "matmul GFLOP/s", "of peak", "Google analogies"))
     print(table)
     Path("results").mkdir(exist_ok=True)
-    out = {"device": name, "precision": prec, "peak_flops": peak, "tokens_budget": args.tokens, "corpus": args.corpus,
+    out = {"device": name, "precision": prec, "peak_flops": peak, "tokens_budget": args.tokens,
+           "corpus": args.corpus, "torch": torch.__version__,
            "rows": [{k: v for k, v in r.items() if k != "emb"} for r in rows]}
-    Path("results/bench_train.json").write_text(json.dumps(out, indent=1, default=float))
+    key = "gpu" if dev.type == "cuda" else "cpu"
+    Path(f"results/bench_train_{key}.json").write_text(json.dumps(out, indent=1, default=float))
     md = Path("BENCHMARKS.md")
     text = md.read_text() if md.exists() else "# Benchmarks\n"
-    key = "gpu" if dev.type == "cuda" else "cpu"
     block = (f"<!-- bench_train:{key} -->\n### `scripts/bench_train.py` on {name}\n\n"
              f"Measured matmul peak in the training precision ({prec}, square {'8192' if key == 'gpu' else '1024'} "
              f"matmuls): {peak / 1e9:.1f} GFLOP/s. "
-             f"Token budget {args.tokens:,} on `{args.corpus}`; questions: all four words among each "
+             f"Token budget {args.tokens:,} (at least {args.min_steps} steps) on `{Path(args.corpus).name}`; "
+             f"tokens/s is the steady state after the first 10% of steps; questions: all four words among each "
              f"model's 30,000 most frequent.\n\n```\n{table}\n```\n<!-- /bench_train:{key} -->")
     pat = re.compile(f"<!-- bench_train:{key} -->.*?<!-- /bench_train:{key} -->", re.S)
     text = pat.sub(block, text) if pat.search(text) else text.rstrip() + "\n\n" + block + "\n"

@@ -47,3 +47,34 @@ def words_file(tmp_path):
     p = tmp_path / "tales.txt"
     p.write_text("\n\n".join(paras) + "\n")
     return p
+
+
+@pytest.fixture
+def encoded_corpus(tmp_path):
+    """An encoded word corpus folder made by hand (no `datasets`): what a GPU machine is shipped."""
+    import json
+    from collections import Counter
+
+    import numpy as np
+
+    from wordmore.data import ENCODING_VERSION
+    from wordmore.vocab import TokenizerConfig, Vocab
+    rng = random.Random(2)
+    units = [" . ".join(rng.choice(ROYAL_TEMPLATES).format(k="king", q="queen", p="prince", pp="princess",
+                                                          m="man", w="woman") for _ in range(3)).split()
+             for _ in range(600)]
+    tok = TokenizerConfig("word")
+    vocab = Vocab.build(Counter(w for u in units for w in u), tok, n_units=len(units), min_count=1)
+    folder = tmp_path / "encoded"
+    folder.mkdir()
+    counts = {}
+    for name, part in (("train", units[:500]), ("val", units[500:550]), ("test", units[550:])):
+        ids = [vocab.boundary_id]
+        for u in part:
+            ids += vocab.encode(u) + [vocab.boundary_id]
+        np.asarray(ids, dtype=np.uint16).tofile(folder / f"{name}.bin")
+        counts[name] = len(ids)
+    vocab.save(folder / "vocab.json")
+    (folder / "meta.json").write_text(json.dumps({"version": ENCODING_VERSION, "tokens": counts, "dtype": "uint16",
+                                                  "units": len(units), "source": "hand-made"}))
+    return folder

@@ -47,6 +47,23 @@ def test_word_corpus_folder_and_glob(words_file, tmp_path):
     assert a.vocab.itos[:2] == ["<s>", "<unk>"] and "king" in a.vocab
 
 
+def test_an_encoded_folder_moved_elsewhere_is_used_as_it_is(words_file, tmp_path, monkeypatch):
+    import shutil
+    a = D.prepare(D.DataConfig(dataset=str(words_file)), W, log=lambda *a: None)
+    moved = tmp_path / "shipped"
+    shutil.copytree(a.folder, moved)
+    monkeypatch.setattr(D, "load_texts", lambda *a, **k: pytest.fail("must not read text again"))
+    msgs = []
+    b = D.prepare(D.DataConfig(dataset=str(moved), min_count=99), W, log=msgs.append)
+    assert "using encoded corpus" in msgs[-1] and b.vocab.itos == a.vocab.itos
+    assert np.array_equal(np.asarray(b.splits["train"]), np.asarray(a.splits["train"]))
+    with pytest.raises(WordmoreError, match="char"):
+        D.prepare(D.DataConfig(dataset=str(moved)), C, log=lambda *a: None)
+    (moved / "val.bin").write_bytes(b"\0")
+    with pytest.raises(WordmoreError, match="val.bin"):
+        D.prepare(D.DataConfig(dataset=str(moved)), W, log=lambda *a: None)
+
+
 def test_streaming_gives_the_same_encoding(words_file):
     a = D.prepare(D.DataConfig(dataset=str(words_file)), W, log=lambda *a: None)
     b = D.prepare(D.DataConfig(dataset=str(words_file), streaming=True, cache_dir=str(words_file.parent / "c2")),

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import random
 import signal
@@ -11,7 +12,7 @@ import torch
 
 from wordmore.cli import main
 from wordmore.errors import WordmoreError
-from wordmore.train import (RunConfig, RunLock, load_checkpoint, lr_at, resolve_config, TrainConfig)
+from wordmore.train import (RunConfig, RunLock, load_checkpoint, lr_at, resolve_config, train, TrainConfig)
 
 TINY = ["--n-embd", "4", "--n-hidden", "16", "--context", "3", "--batch-size", "32", "--eval-every", "20",
         "--eval-tokens", "500", "--ckpt-every", "10", "--warmup", "5"]
@@ -104,8 +105,8 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(names_file, tmp_path, mon
     import wordmore.model as M
     orig = M.ContextMLP.forward
     calls = {"n": 0}
-    def forward(self, idx, targets=None):
-        logits, loss = orig(self, idx, targets)
+    def forward(self, idx, targets=None, neg=None):
+        logits, loss = orig(self, idx, targets, neg)
         if self.training:
             calls["n"] += 1
             if calls["n"] == 25:
@@ -145,6 +146,61 @@ def test_presets_then_overrides():
     cfg = resolve_config("word", {"model": {"n_hidden": 7}})
     assert cfg.data.dataset == "fairy" and cfg.model.n_hidden == 7 and cfg.tokenizer.level == "word"
     assert RunConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
+
+
+def test_word_preset_on_a_cuda_gpu_takes_its_gpu_part(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    gpu = resolve_config("word", {})
+    assert (gpu.train.batch_size, gpu.train.lr) == (16384, 1e-2)
+    assert resolve_config("word", {"train": {"device": "cpu"}}).train.batch_size == 1024
+    assert resolve_config("word", {"train": {"batch_size": 64}}).train.batch_size == 64  # a flag wins
+    assert resolve_config("char", {}).train.batch_size == 256
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_config("word", {}).train.batch_size == 1024
+
+
+def test_resume_on_another_device_layout_keeps_weights_and_restarts_moments(words_file, tmp_path, capsys):
+    out = tmp_path / "r"
+    common = ["--level", "word", "--dataset", str(words_file), "--min-count", "1", "--out", str(out), *TINY,
+              "--head", "sampled", "--negatives", "8"]
+    assert run([*common, "--max-steps", "12"]) == 0
+    state = load_checkpoint(out / "ckpt.pt")
+    assert set(state["optim"]) == {"dense", "sparse"}  # the CPU layout: SparseAdam for the big tables
+    state["optim"] = {"dense": state["optim"]["dense"]}  # as a GPU run (dense AdamW only) writes it
+    torch.save(state, out / "ckpt.pt")
+    assert run([*common, "--max-steps", "20", "--resume"]) == 0
+    assert "Adam moments start afresh" in capsys.readouterr().out
+    assert load_checkpoint(out / "ckpt.pt")["step"] == 20
+
+
+def _tiny_word_cfg(enc, out, **train):
+    return resolve_config("word", {
+        "train": {"out": str(out), "max_steps": 40, "batch_size": 128, "eval_every": 10 ** 9, "minutes": 0.0,
+                  "warmup": 5, "ckpt_every": 20, **train},
+        "data": {"dataset": str(enc)}, "model": {"n_embd": 8, "n_hidden": 32, "negatives": 16}})
+
+
+def test_training_from_an_encoded_folder_needs_no_text(encoded_corpus, tmp_path, monkeypatch):
+    import wordmore.data as D
+    monkeypatch.setattr(D, "load_texts", lambda *a, **k: pytest.fail("must not read text"))
+    summary = train(_tiny_word_cfg(encoded_corpus, tmp_path / "r", device="cpu"), log=lambda *a, **k: None)
+    assert summary["step"] == 40 and summary["val_loss"] < math.log(17)  # below chance over 1 + 16 candidates
+    assert summary["cuda_graph"] is False and summary["steady_tokens_per_s"] > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_graph_steps_match_eager_steps(encoded_corpus, tmp_path, precision):
+    res = {}
+    for graph in (False, True):
+        out = tmp_path / f"{precision}-{graph}"
+        s = train(_tiny_word_cfg(encoded_corpus, out, device="cuda", cuda_graph=graph, precision=precision),
+                  log=lambda *a, **k: None)
+        res[graph] = (s, load_checkpoint(out / "ckpt.pt")["model"])
+    assert res[True][0]["cuda_graph"] is True and res[False][0]["cuda_graph"] is False
+    assert res[True][0]["val_loss"] == pytest.approx(res[False][0]["val_loss"], abs=1e-3 if precision == "fp32" else 2e-2)
+    for k, a in res[False][1].items():
+        torch.testing.assert_close(res[True][1][k], a, rtol=1e-3, atol=1e-4 if precision == "fp32" else 5e-3)
 
 
 def _train_cmd(names_file, out, steps, extra=()):

@@ -14,7 +14,7 @@ from .errors import WordmoreError
 # train flags come from the dataclasses; these fields are internal
 _SKIP = {("tokenizer", "level"), ("model", "vocab_size"), ("model", "sparse"), ("train", "level")}
 _HELP = {
-    "dataset": "catalog name (names, fairy, ...), local file/folder/glob, or hub id OWNER/NAME[:CONFIG]",
+    "dataset": "catalog name (names, fairy, ...), local file/folder/glob, hub id OWNER/NAME[:CONFIG], or an encoded corpus folder (the cache folder a run prints)",
     "out": "run directory (default runs/<level>-<dataset>)", "device": "auto | cpu | cuda | cuda:N | mps",
     "context": "tokens on each used side of the target", "window": "left (language model) or both sides",
     "head": "output layer: softmax | adaptive | neg", "minutes": "wall-clock budget for the whole command",
@@ -68,6 +68,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
             per = {lv: PRESETS[lv].get(section, {}).get(f.name, default) for lv in PRESETS}
             dflt = (f"default {per['char']!r}" if per["char"] == per["word"]
                     else f"default: char {per['char']!r}, word {per['word']!r}")
+            gpu = PRESETS["word"].get("cuda", {}).get(section, {})
+            if f.name in gpu:
+                dflt += f"; word on a CUDA GPU {gpu[f.name]!r}"
             kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
                   "help": f"{_HELP.get(f.name, '')} ({dflt})".strip()}
             if isinstance(default, bool):

@@ -216,6 +216,24 @@ class Corpus:
         return f"Corpus(vocab={len(self.vocab)}, train={t['train']}, val={t['val']}, test={t['test']})"
 
 
+def encoded_folder(spec: str) -> Path | None:
+    """The folder if spec names an encoded corpus (meta.json, vocab.json, train.bin), else None."""
+    p = Path(spec).expanduser() if spec else None
+    if p is None or not (p / "meta.json").is_file() or not (p / "vocab.json").is_file():
+        return None
+    try:
+        meta = json.loads((p / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise WordmoreError(f"{p}/meta.json is not readable JSON") from None
+    if not isinstance(meta, dict) or meta.get("version") != ENCODING_VERSION or "tokens" not in meta:
+        raise WordmoreError(f"{p} is not an encoded corpus of format {ENCODING_VERSION}")
+    for s in SPLITS:
+        n, f = meta["tokens"].get(s, 0), p / f"{s}.bin"
+        if n and (not f.is_file() or f.stat().st_size != n * np.dtype(meta.get("dtype", "uint16")).itemsize):
+            raise WordmoreError(f"encoded corpus {p}: {s}.bin is missing or has the wrong size")
+    return p
+
+
 def _fingerprint(src: Source, cfg: DataConfig, tok: TokenizerConfig, sample_by: str) -> str:
     parts = {"v": ENCODING_VERSION, "kind": src.kind, "hub": [src.hub_id, src.hub_config, cfg.hf_split],
              "tok": asdict(tok), "sample_by": sample_by, "min_count": cfg.min_count,
@@ -227,6 +245,13 @@ def _fingerprint(src: Source, cfg: DataConfig, tok: TokenizerConfig, sample_by: 
 
 def prepare(cfg: DataConfig, tok: TokenizerConfig, min_tokens: int = 2, log=print) -> Corpus:
     """Load, count, build the vocabulary and encode (or reuse the cached encoding)."""
+    enc = encoded_folder(cfg.dataset)
+    if enc is not None:  # an encoded corpus folder (from this cache or shipped from another machine)
+        corpus = Corpus(enc)
+        if corpus.vocab.tokenizer.level != tok.level:
+            raise WordmoreError(f"encoded corpus {enc} is {corpus.vocab.tokenizer.level}-level, not {tok.level}")
+        log(f"data: using encoded corpus {enc} ({corpus}); its vocabulary and splits are used as they are")
+        return corpus
     src = resolve(cfg.dataset, cfg)
     sample_by = cfg.sample_by or src.sample_by or ("line" if tok.level == "char" else "paragraph")
     if sample_by not in ("line", "paragraph", "document"):

@@ -81,17 +81,29 @@ class ContextMLP(nn.Module):
             c[0] = 0.0 if c[1:].sum() > 0 else 1.0  # never draw the boundary as noise
             self.noise = (c / c.sum()).float().to(self.noise.device)
 
+    def rows(self, table: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
+        """table(idx); dense tables gather with index_select, whose backward (index_add) never syncs."""
+        if table.sparse:
+            return table(idx)
+        return table.weight.index_select(0, idx.reshape(-1)).view(*idx.shape, -1)  # (*idx, D)
+
     def features(self, idx: torch.Tensor) -> torch.Tensor:
         """Hidden activations for windows idx."""
-        emb = self.C(idx)  # (B, T, D)
+        emb = self.rows(self.C, idx)  # (B, T, D)
         x = emb.flatten(1)  # (B, T*D)
         h = self.hidden(x)  # (B, H)
         if self.direct is not None:
             h = h + self.direct(x)  # (B, H) the linear path: y = U tanh(Hx + d) + U P x
         return h
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """Returns (logits or None, mean loss or None); logits only for the softmax head."""
+    def sample_noise(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The noise words shared by a batch (neg and sampled heads), (K,)."""
+        return torch.multinomial(self.noise, self.cfg.negatives, replacement=True, generator=generator)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, neg: torch.Tensor | None = None):
+        """Returns (logits or None, mean loss or None); logits only for the softmax head.
+
+        neg: the noise words of the neg/sampled heads; drawn with self.generator when not given."""
         h = self.features(idx)  # (B, H)
         if self.cfg.head == "softmax":
             logits = self.out(h)  # (B, V)
@@ -103,12 +115,12 @@ class ContextMLP(nn.Module):
             with torch.autocast(device_type=h.device.type, enabled=False):
                 return None, self.out(h.float(), targets).loss
         # negative sampling: one logistic loss for the target, shared noise words for the batch
-        K = self.cfg.negatives
-        neg = torch.multinomial(self.noise, K, replacement=True, generator=self.generator)  # (K,)
-        w_pos = self.out_emb(targets)  # (B, H)
-        b_pos = self.out_bias(targets).squeeze(-1)  # (B,)
-        w_neg = self.out_emb(neg)  # (K, H)
-        b_neg = self.out_bias(neg).squeeze(-1)  # (K,)
+        neg = self.sample_noise(self.generator) if neg is None else neg  # (K,)
+        K = neg.shape[0]
+        w_pos = self.rows(self.out_emb, targets)  # (B, H)
+        b_pos = self.rows(self.out_bias, targets).squeeze(-1)  # (B,)
+        w_neg = self.rows(self.out_emb, neg)  # (K, H)
+        b_neg = self.rows(self.out_bias, neg).squeeze(-1)  # (K,)
         pos = (h * w_pos).sum(-1).float() + b_pos  # (B,)
         negl = (h @ w_neg.t()).float() + b_neg  # (B, K)
         hit = neg[None, :] == targets[:, None]  # (B, K) a noise word equal to the target is no negative

@@ -47,6 +47,7 @@ class TrainConfig:
     ckpt_every: int = 5000
     subsample: float = 0.0  # word2vec frequent-target subsampling threshold t (0 = off)
     compile: bool = False  # torch.compile the model
+    cuda_graph: bool = True  # one CUDA GPU: capture a step (gather, forward, backward, AdamW) once, then replay it
     precision: str = "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32
     resume: bool = False
     overwrite: bool = False  # start again in a run directory that holds a checkpoint
@@ -70,6 +71,8 @@ PRESETS = {
         "train": {"batch_size": 1024, "lr": 5e-3, "max_steps": 22000, "minutes": 9.5, "precision": "auto",
                   "eval_every": 2000, "eval_tokens": 20000, "subsample": 1e-4, "warmup": 200,
                   "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 2000},
+        # on a CUDA GPU: 16x the batch (a step is launch-bound at 1024), a larger step size, more tokens
+        "cuda": {"train": {"batch_size": 16384, "lr": 1e-2, "max_steps": 20000}},
     },
 }
 
@@ -102,12 +105,17 @@ SECTIONS = {"train": TrainConfig, "data": DataConfig, "tokenizer": TokenizerConf
 
 
 def resolve_config(level: str, overrides: dict) -> RunConfig:
-    """Dataclass defaults, then the level preset, then explicit overrides {section: {field: value}}."""
+    """Dataclass defaults, the level preset (and its CUDA part on a GPU), then explicit overrides."""
     if level not in PRESETS:
         raise WordmoreError(f"unknown level {level!r}: choose char or word")
     d = {s: {} for s in SECTIONS}
     for s, vals in PRESETS[level].items():
-        d[s].update(vals)
+        if s in SECTIONS:
+            d[s].update(vals)
+    dev = str(overrides.get("train", {}).get("device", "auto"))
+    if "cuda" in PRESETS[level] and (dev.startswith("cuda") or dev == "auto" and torch.cuda.is_available()):
+        for s, vals in PRESETS[level]["cuda"].items():
+            d[s].update(vals)
     for s, vals in overrides.items():
         d[s].update(vals)
     d["train"]["level"] = level
@@ -318,13 +326,80 @@ def resolve_precision(device: torch.device, precision: str) -> str:
     return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()) else "fp32"
 
 
-def _autocast(device: torch.device, precision: str = "auto"):
+def _autocast(device: torch.device, precision: str = "auto", cache: bool = True):
     if resolve_precision(device, precision) == "bf16" and device.type in ("cuda", "cpu"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
-def _optimizers(model: ContextMLP, cfg: TrainConfig, device) -> dict:
+class GraphedStep:
+    """One training step (window gather, forward, backward, AdamW) captured once as a CUDA graph and replayed.
+
+    The host only draws the positions and noise words (the same draws as the eager loop) and launches the
+    graph, so a step costs the GPU's time rather than ~100 kernel launches. Falls back to eager on failure."""
+
+    WARMUP = 3  # eager steps on a side stream first (optimizer state, autograd buffers)
+
+    def __init__(self, model: ContextMLP, batcher: Batcher, opt, batch: int, precision: str, device,
+                 grad_clip: float = 0.0, log=print):
+        self.model, self.batcher, self.opt, self.precision, self.device, self.log = (
+            model, batcher, opt, precision, device, log)
+        self.grad_clip = grad_clip
+        self.pos = torch.ones(batch, dtype=torch.long, device=device)  # (B,) target positions
+        self.neg = (torch.zeros(model.cfg.negatives, dtype=torch.long, device=device)
+                    if model.cfg.head in ("neg", "sampled") else None)  # (K,) noise words
+        self.lr = torch.tensor(float(opt.param_groups[0]["lr"]), dtype=torch.float32, device=device)
+        for g in opt.param_groups:
+            g["lr"] = self.lr
+            g["capturable"] = True  # also when a resumed checkpoint came from an eager run
+        self.loss = torch.zeros((), dtype=torch.float32, device=device)
+        self.graph, self.calls, self.failed = None, 0, False
+
+    def _body(self):
+        x, y = self.batcher.gather(self.pos)  # (B, T), (B,)
+        with _autocast(self.device, self.precision, cache=False):
+            _, loss = self.model(x, y, self.neg)
+        loss.backward()
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], self.grad_clip)
+        self.opt.step()
+        self.loss.copy_(loss.detach())
+
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor | None, lr: float) -> torch.Tensor:
+        """Run one step on these positions and noise words; returns the (static) loss tensor."""
+        self.pos.copy_(pos)
+        if neg is not None:
+            self.neg.copy_(neg)
+        self.lr.fill_(lr)
+        if self.graph is not None:
+            self.graph.replay()
+            return self.loss
+        self.calls += 1
+        if self.failed or self.calls <= self.WARMUP:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self.opt.zero_grad(set_to_none=True)
+                self._body()
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            return self.loss
+        graph = torch.cuda.CUDAGraph()
+        self.opt.zero_grad(set_to_none=True)
+        try:
+            with torch.cuda.graph(graph):
+                self._body()
+        except Exception as e:  # capture refused (an op that syncs, say): keep training eagerly
+            self.failed = True
+            self.log(f"warning: CUDA graph capture failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                     f"training continues without it")
+            torch.cuda.synchronize(self.device)
+            return self(pos, neg, lr)
+        self.graph = graph
+        graph.replay()  # capture records without running: run this step
+        return self.loss
+
+
+def _optimizers(model: ContextMLP, cfg: TrainConfig, device, capturable: bool = False) -> dict:
     sparse, decay, no_decay = [], [], []
     for name, p in model.named_parameters():
         if model.cfg.sparse and (name.startswith("C.") or name.startswith("out_emb") or name.startswith("out_bias")):
@@ -334,6 +409,8 @@ def _optimizers(model: ContextMLP, cfg: TrainConfig, device) -> dict:
         else:
             no_decay.append(p)
     kw = {"fused": True} if device.type == "cuda" else {}
+    if capturable:
+        kw["capturable"] = True
     opts = {"dense": torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                         {"params": no_decay, "weight_decay": 0.0}],
                                        lr=cfg.lr, betas=(0.9, 0.99), **kw)}
@@ -431,18 +508,26 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
     mc.vocab_size = len(vocab)
     if mc.head == "softmax" and len(vocab) > 50000:
         say(f"note: full softmax over {len(vocab):,} words is slow; consider --head adaptive or neg")
-    mc.sparse = (tc.level == "word" and world == 1 and device.type != "mps" and mc.head != "softmax")
+    # sparse row updates (SparseAdam) pay off on the CPU; on a GPU dense grads and fused AdamW are faster
+    mc.sparse = (tc.level == "word" and world == 1 and device.type == "cpu" and mc.head != "softmax"
+                 and not tc.compile)  # torch.compile handles no sparse gradients
     model = ContextMLP(mc)
     model.set_noise(vocab.counts)
     model.to(device)
     gen = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(tc.seed)
     model.generator = gen
-    opts = _optimizers(model, tc, device)
+    graphed = (tc.cuda_graph and device.type == "cuda" and world == 1 and not tc.compile and not mc.sparse
+               and mc.head != "adaptive")  # the adaptive head's shapes depend on the data
+    opts = _optimizers(model, tc, device, capturable=graphed)
     step, elapsed_before, best_val = 0, 0.0, float("inf")
     if state is not None:
         model.load_state_dict(state["model"])
-        for k, o in opts.items():
-            o.load_state_dict(state["optim"][k])
+        if set(state["optim"]) == set(opts):
+            for k, o in opts.items():
+                o.load_state_dict(state["optim"][k])
+        else:
+            say("warning: the checkpoint's optimizer was built for another device (sparse vs dense rows); "
+                "Adam moments start afresh")
         step, elapsed_before = int(state["step"]), float(state.get("elapsed", 0.0))
         best_val = float(state.get("best_val", best_val))
         rs = state["rng"]
@@ -491,12 +576,15 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
 
     from tqdm import tqdm
     B, lo, hi = tc.batch_size, rank * tc.batch_size // world, (rank + 1) * tc.batch_size // world
+    step_graph = GraphedStep(model, bat["train"], opts["dense"], B, tc.precision, device,
+                             tc.grad_clip, say) if graphed else None
     budget = tc.minutes * 60 if tc.minutes > 0 else 0.0
     t_loop = time.time()
     stop_reason = "max_steps"
     pbar = tqdm(total=tc.max_steps, initial=step, desc=f"train {tc.level}", disable=not is_main,
                 mininterval=1.0, dynamic_ncols=True, file=sys.stderr)
     tok_t0, tok_step0, tps = time.time(), step, 0.0
+    warm_step, t_warm = step + max(20, (tc.max_steps - step) // 10), None  # steady-state speed from here
     last_loss = float("nan")
     bad = None
     model.train()
@@ -511,13 +599,20 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                     stop_reason = "time budget"
                     break
             lr = lr_at(tc, step, progress)
-            for o in opts.values():
-                for g in o.param_groups:
-                    g["lr"] = lr
-            x, y = bat["train"].sample(B, gen)  # (B, T), (B,)
-            x, y = x[lo:hi].to(device, non_blocking=True), y[lo:hi].to(device, non_blocking=True)
-            with _autocast(device, tc.precision):
-                _, loss = fwd(x, y)
+            if step_graph is None:  # a graphed step sets its own lr tensor
+                for o in opts.values():
+                    for g in o.param_groups:
+                        g["lr"] = lr
+            if step_graph is not None:  # the same draws as below; gather to optimizer step in one graph
+                pos = bat["train"].sample_positions(B, gen)  # (B,)
+                neg = model.sample_noise(gen) if mc.head in ("neg", "sampled") else None  # (K,)
+                loss = step_graph(pos, neg, lr)
+            else:
+                x, y = bat["train"].sample(B, gen)  # (B, T), (B,)
+                x, y = x[lo:hi].to(device, non_blocking=True), y[lo:hi].to(device, non_blocking=True)
+                neg = model.sample_noise(gen) if mc.head in ("neg", "sampled") else None  # (K,)
+                with _autocast(device, tc.precision):
+                    _, loss = fwd(x, y, neg)
             if device.type == "cpu":
                 if not torch.isfinite(loss):
                     _nan_error(loss.item(), f"at step {step + 1}", out)
@@ -527,15 +622,19 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                     if bool(bad):
                         _nan_error(float("nan"), f"between steps {max(step - 48, 1)} and {step + 1}", out)
                     bad = None
-            for o in opts.values():
-                o.zero_grad(set_to_none=True)
-            loss.backward()
-            if tc.grad_clip > 0:
-                dense = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
-                torch.nn.utils.clip_grad_norm_(dense, tc.grad_clip)
-            for o in opts.values():
-                o.step()
+            if step_graph is None:
+                for o in opts.values():
+                    o.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip > 0:
+                    dense = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
+                    torch.nn.utils.clip_grad_norm_(dense, tc.grad_clip)
+                for o in opts.values():
+                    o.step()
             step += 1
+            if step == warm_step:
+                _sync(device)
+                t_warm = time.time()
             if step % 50 == 0 or step == tc.max_steps:
                 last_loss = loss.item()
                 dt = time.time() - tok_t0
@@ -562,13 +661,17 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                 break
     pbar.update(step - pbar.n)
     pbar.close()
+    _sync(device)
     train_seconds = time.time() - t_loop
+    steady = (step - warm_step) * B / (time.time() - t_warm) if t_warm and step > warm_step else None
     if bad is not None and bool(bad):
         _nan_error(float("nan"), f"in the last steps before {step}", out)
     checkpoint()
     summary = {"step": step, "stopped": stop_reason, "train_seconds": round(train_seconds, 2),
                "tokens_per_s": round((step - (int(state["step"]) if state else 0)) * B / max(train_seconds, 1e-9), 1),
-               "run_dir": str(out)}
+               "steady_tokens_per_s": round(steady, 1) if steady else None, "device": str(device),
+               "cuda_graph": bool(step_graph is not None and step_graph.graph is not None),
+               "precision": resolve_precision(device, tc.precision), "run_dir": str(out)}
     if stop_reason.startswith("signal"):
         say(f"interrupted ({stop_reason}) at step {step}: checkpoint saved in {out}; continue with --resume")
         if metrics:
@@ -599,6 +702,11 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                 atomic_write_text(latest_run_file(), str(out.resolve()) + "\n")
             say(royal_report(emb))
     return summary
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _nan_error(value, where: str, out: Path):

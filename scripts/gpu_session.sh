@@ -1,0 +1,71 @@
+#!/bin/bash
+# The GPU checks behind BENCHMARKS.md's GPU figures, in one call on a machine with one CUDA GPU.
+# usage: [PARTS="test bench sweep run ddp"] [BENCH="bench flags"] [SWEEP="B:LR:STEPS ..."] [RUN="train flags"]
+#        bash scripts/gpu_session.sh ENCODED_CORPUS_DIR OUT_DIR
+#   ENCODED_CORPUS_DIR: an encoded corpus folder (the cache folder `wordmore train` prints), so the GPU
+#   machine needs neither the raw text nor `datasets`; WORDMORE_DATA's sibling eval/ holds the questions.
+# Parts: test  = the CUDA tests (graph steps against eager steps);
+#        bench = scripts/bench_train.py (tokens/s, FLOP/s against the measured bf16 peak);
+#        sweep = short word runs over batch size, learning rate and steps, each with its analogy score and
+#                royal check (how the GPU preset was chosen);
+#        run   = `wordmore train --level word` with no flag but the corpus, evaluated and royal-checked;
+#        ddp   = torchrun with one process: stop at 150 steps, resume to 300.
+ENC=${1:?encoded corpus folder}
+O=${2:?output folder}
+PARTS=${PARTS:-test bench sweep run ddp}
+W=$(mktemp -d)  # run directories; only small files are copied into OUT_DIR
+T0=$(date +%s)
+mkdir -p "$O"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+export WORDMORE_CACHE=$W/cache
+step() { echo; echo "=== $* ($(date +%T), +$(( $(date +%s) - T0 )) s)"; }
+has() { [[ " $PARTS " == *" $1 "* ]]; }
+quiet() { tr '\r' '\n' | grep -v "^train word" | grep -v "^ *$"; }
+step device
+nvidia-smi -L
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(), torch.cuda.get_device_capability())"
+
+if has test; then
+  step "CUDA tests"
+  timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_train.py -k "cuda_graph or encoded" 2>&1 | tail -15
+fi
+
+if has bench; then
+  step bench
+  timeout 200 python3 scripts/bench_train.py --corpus "$ENC" ${BENCH:---batch-sizes 1024 4096 16384} --no-gensim 2>&1 | quiet
+  cp BENCHMARKS.md results/bench_train_gpu.json "$O"/ 2>/dev/null
+fi
+
+if has sweep; then
+  step sweep
+  for cfg in ${SWEEP:-1024:5e-3:22000 1024:5e-3:60000 4096:1e-2:15000 16384:1e-2:4000 4096:5e-3:40000}; do
+    IFS=: read -r b lr n <<< "$cfg"
+    if (( $(date +%s) - T0 > ${SWEEP_STOP_S:-400} )); then echo "sweep: out of time before $cfg"; break; fi
+    timeout 80 python3 -m wordmore train --level word --dataset "$ENC" --out "$W/s" --overwrite --batch-size "$b" \
+      --lr "$lr" --max-steps "$n" --minutes 0.75 2>&1 | quiet | grep -E "^(done|warning|error)" | sed "s/^/[$cfg] /"
+    acc=$(python3 -m wordmore evaluate -m "$W/s" --restrict-vocab 30000 | grep -E "^total")
+    roy=$(python3 scripts/royal_check.py "$W/s" | grep -E "^(king|queen|prince|princess) |ROYAL|king - man")
+    echo "[$cfg] $acc"; echo "$roy" | sed "s/^/[$cfg] /"
+  done
+fi
+
+if has run; then
+  step "default word run on the GPU"
+  timeout 200 python3 -m wordmore train --level word --dataset "$ENC" --out "$W/gpu-run" --minutes 2.5 $RUN 2>&1 | quiet
+  python3 -m wordmore evaluate -m "$W/gpu-run" --restrict-vocab 30000
+  python3 scripts/royal_check.py "$W/gpu-run"
+  cp "$W/gpu-run/summary.json" "$O/gpu-run-summary.json"
+  cp results/royal_check.json "$O/gpu-royal_check.json" 2>/dev/null
+  python3 -m wordmore export -m "$W/gpu-run" --format word2vec-bin -o "$O/gpu-run.bin"
+fi
+
+if has ddp; then
+  step "torchrun, 1 process: stop at 150, resume to 300"
+  common=(--level word --dataset "$ENC" --out "$W/ddp" --max-steps 300 --eval-every 100 --ckpt-every 100)
+  timeout 60 python3 -m torch.distributed.run --standalone --nproc_per_node=1 -m wordmore train "${common[@]}" \
+    --stop-after 150 2>&1 | quiet | grep -E "^(model|resumed|done|warning|error)"
+  timeout 60 python3 -m torch.distributed.run --standalone --nproc_per_node=1 -m wordmore train "${common[@]}" \
+    --resume 2>&1 | quiet | grep -E "^(model|resumed|done|warning|error)"
+fi
+rm -rf "$W"
+step done
