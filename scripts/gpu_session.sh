@@ -41,8 +41,8 @@ if has sweep; then
   for cfg in ${SWEEP:-1024:5e-3:22000 1024:5e-3:60000 4096:1e-2:15000 16384:1e-2:4000 4096:5e-3:40000}; do
     IFS=: read -r b lr n <<< "$cfg"
     if (( $(date +%s) - T0 > ${SWEEP_STOP_S:-400} )); then echo "sweep: out of time before $cfg"; break; fi
-    timeout 80 python3 -m wordmore train --level word --dataset "$ENC" --out "$W/s" --overwrite --batch-size "$b" \
-      --lr "$lr" --max-steps "$n" --minutes 0.75 2>&1 | quiet | grep -E "^(done|warning|error)" | sed "s/^/[$cfg] /"
+    timeout 110 python3 -m wordmore train --level word --dataset "$ENC" --out "$W/s" --overwrite --batch-size "$b" \
+      --lr "$lr" --max-steps "$n" --minutes 1.5 2>&1 | quiet | grep -E "^(done|warning|error)" | sed "s/^/[$cfg] /"
     acc=$(python3 -m wordmore evaluate -m "$W/s" --restrict-vocab 30000 | grep -E "^total")
     roy=$(python3 scripts/royal_check.py "$W/s" | grep -E "^(king|queen|prince|princess) |ROYAL|king - man")
     echo "[$cfg] $acc"; echo "$roy" | sed "s/^/[$cfg] /"

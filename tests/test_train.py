@@ -267,7 +267,7 @@ def test_ddp_two_cpu_processes_match_single_process(words_file, tmp_path):
     assert run([*common, "--out", str(single)]) == 0
     ddp = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                         "-m", "wordmore", "train", *common, "--out", str(ddp)], env=env, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -20,6 +20,7 @@ _HELP = {
     "head": "output layer: softmax | adaptive | neg", "minutes": "wall-clock budget for the whole command",
     "stop_after": "stop with a checkpoint after this step, keeping the schedule",
     "subsample": "word2vec subsampling threshold for training targets (0 = off)",
+    "compile": "torch.compile the model", "cuda_graph": "one CUDA GPU: capture the whole step once as a CUDA graph and replay it",
     "sample_by": "text unit: line | paragraph | document", "min_count": "drop tokens seen fewer times",
     "max_vocab": "keep at most this many entries (0 = all)", "emb_init": "std of the embedding table at init",
     "resume": "continue the checkpoint in --out exactly",
