@@ -19,6 +19,7 @@ from .data import Batcher, DataConfig, prepare, subsample_keep
 from .embeddings import Embeddings
 from .errors import WordmoreError
 from .model import ContextMLP, ModelConfig
+from .optim import RowAdam
 from .vocab import TokenizerConfig, Vocab
 
 CKPT_FORMAT = 1
@@ -409,14 +410,14 @@ def _optimizers(model: ContextMLP, cfg: TrainConfig, device, capturable: bool = 
             decay.append(p)
         else:
             no_decay.append(p)
-    kw = {"fused": True} if device.type == "cuda" else {}
+    kw = {"fused": True} if device.type in ("cuda", "cpu") else {}
     if capturable:
         kw["capturable"] = True
     opts = {"dense": torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                         {"params": no_decay, "weight_decay": 0.0}],
                                        lr=cfg.lr, betas=(0.9, 0.99), **kw)}
     if sparse:
-        opts["sparse"] = torch.optim.SparseAdam(sparse, lr=cfg.lr, betas=(0.9, 0.99))
+        opts["sparse"] = RowAdam(sparse, lr=cfg.lr, betas=(0.9, 0.99))
     return opts
 
 

@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from wordmore import optim as O
+from wordmore.optim import RowAdam
+
+
+def _sparse_grad(gen, V, D, N):
+    idx = torch.randint(0, V, (N,), generator=gen)  # repeats, as an embedding's backward gives them
+    return torch.sparse_coo_tensor(idx[None], torch.randn(N, D, generator=gen), (V, D),
+                                   check_invariants=False)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_row_adam_follows_sparse_adam(fused, monkeypatch):
+    if not fused:
+        monkeypatch.delattr(torch, "_fused_adam_")  # the plain-ops path
+    gen = torch.Generator().manual_seed(0)
+    V, D = 50, 7
+    w0 = torch.randn(V, D, generator=gen)
+    a, b = torch.nn.Parameter(w0.clone()), torch.nn.Parameter(w0.clone())
+    ra, sa = RowAdam([a], lr=1e-2, betas=(0.9, 0.99)), torch.optim.SparseAdam([b], lr=1e-2, betas=(0.9, 0.99))
+    untouched = set(range(V))
+    for _ in range(6):
+        g = _sparse_grad(gen, V, D, 20)
+        untouched -= set(g._indices()[0].tolist())
+        a.grad, b.grad = g.clone(), g.clone()
+        ra.step()
+        sa.step()
+    torch.testing.assert_close(a.data, b.data, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ra.state[a]["exp_avg_sq"], sa.state[b]["exp_avg_sq"])
+    assert untouched and all(torch.equal(a.data[r], w0[r]) for r in untouched)  # lazy: other rows stay put
+    assert not torch.equal(a.data, w0)
+
+
+def test_row_adam_state_round_trip_and_sparse_adam_checkpoints():
+    gen = torch.Generator().manual_seed(1)
+    p = torch.nn.Parameter(torch.zeros(10, 3))
+    sa = torch.optim.SparseAdam([p], lr=1e-2)
+    p.grad = _sparse_grad(gen, 10, 3, 5)
+    sa.step()
+    ra = RowAdam([p], lr=1e-2)
+    ra.load_state_dict(sa.state_dict())  # an older checkpoint written with SparseAdam
+    p.grad = _sparse_grad(gen, 10, 3, 5)
+    ra.step()
+    assert float(ra.state[p]["step"]) == 2.0
+    again = RowAdam([p], lr=1e-2)
+    again.load_state_dict(ra.state_dict())
+    torch.testing.assert_close(again.state[p]["exp_avg"], ra.state[p]["exp_avg"])
+
+
+def test_row_adam_refuses_dense_gradients_and_bad_settings():
+    p = torch.nn.Parameter(torch.zeros(4, 2))
+    p.grad = torch.ones(4, 2)
+    with pytest.raises(ValueError, match="sparse"):
+        RowAdam([p]).step()
+    with pytest.raises(ValueError):
+        RowAdam([p], lr=0.0)
+    assert O.RowAdam.__doc__
