@@ -5,13 +5,14 @@ usage: python scripts/bench_train.py [--corpus fairy|PATH|ENCODED_DIR] [--tokens
 1. measures this machine's matmul peak in the training precision (bf16 on CUDA and on CPUs with
    native bf16, else fp32), in this run;
 2. trains wordmore's default word configuration for a fixed token budget (at least --min-steps steps)
-   on the default device, once per batch size (default: the device's preset) and mode (as training runs,
-   which on one GPU is CUDA graphs; eager; torch.compile); reports steady-state training tokens/s (after the first 10% of steps), the
-   achieved FLOP/s of its matrix work and the ratio to that peak;
+   on the default device, once per batch size (default: the device's preset) and mode (as training
+   runs, which on one GPU is CUDA graphs; eager; torch.compile); reports steady-state training tokens/s
+   (after the first 10% of steps), the achieved FLOP/s of its matrix work and the ratio to that peak;
 3. trains gensim Word2Vec CBOW and skip-gram (5 epochs, vector 100, window 5, min_count 5, 2 workers) on
    the same corpus (same tokenizer, same datasets path), when gensim is installed;
 4. scores all of them on the same Google analogy questions (all four words among each model's 30,000
-   most frequent words), and writes the table to BENCHMARKS.md (device named) and results/bench_train_{cpu,gpu}.json.
+   most frequent words), and writes the table to BENCHMARKS.md (device named) and
+   results/bench_train_{cpu,gpu}.json.
 """
 import argparse
 import json

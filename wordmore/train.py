@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
@@ -309,6 +310,7 @@ def evaluate_loss(model: ContextMLP, batcher: Batcher, positions, device, batch:
     return total / max(n, 1)
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX)."""
     try:
@@ -326,6 +328,13 @@ def resolve_precision(device: torch.device, precision: str) -> str:
     if precision != "auto":
         return precision
     return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()) else "fp32"
+
+
+def _clip_dense(model: ContextMLP, max_norm: float) -> None:
+    """Clip the global norm of the dense gradients (0 = off)."""
+    if max_norm > 0:
+        dense = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
+        torch.nn.utils.clip_grad_norm_(dense, max_norm)
 
 
 def _autocast(device: torch.device, precision: str = "auto", cache: bool = True):
@@ -362,8 +371,7 @@ class GraphedStep:
         with _autocast(self.device, self.precision, cache=False):
             _, loss = self.model(x, y, self.neg)
         loss.backward()
-        if self.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], self.grad_clip)
+        _clip_dense(self.model, self.grad_clip)
         self.opt.step()
         self.loss.copy_(loss.detach())
 
@@ -601,18 +609,16 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                     stop_reason = "time budget"
                     break
             lr = lr_at(tc, step, progress)
-            if step_graph is None:  # a graphed step sets its own lr tensor
+            pos = bat["train"].sample_positions(B, gen)  # (B,) the global batch; each rank takes its slice
+            neg = model.sample_noise(gen) if mc.head in ("neg", "sampled") else None  # (K,)
+            if step_graph is not None:  # gather to optimizer step in one graph, which sets its own lr
+                loss = step_graph(pos, neg, lr)
+            else:
                 for o in opts.values():
                     for g in o.param_groups:
                         g["lr"] = lr
-            if step_graph is not None:  # the same draws as below; gather to optimizer step in one graph
-                pos = bat["train"].sample_positions(B, gen)  # (B,)
-                neg = model.sample_noise(gen) if mc.head in ("neg", "sampled") else None  # (K,)
-                loss = step_graph(pos, neg, lr)
-            else:
-                x, y = bat["train"].sample(B, gen)  # (B, T), (B,)
-                x, y = x[lo:hi].to(device, non_blocking=True), y[lo:hi].to(device, non_blocking=True)
-                neg = model.sample_noise(gen) if mc.head in ("neg", "sampled") else None  # (K,)
+                x, y = bat["train"].gather(pos[lo:hi])  # (B/world, T), (B/world,)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 with _autocast(device, tc.precision):
                     _, loss = fwd(x, y, neg)
             if device.type == "cpu":
@@ -628,9 +634,7 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                 for o in opts.values():
                     o.zero_grad(set_to_none=True)
                 loss.backward()
-                if tc.grad_clip > 0:
-                    dense = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
-                    torch.nn.utils.clip_grad_norm_(dense, tc.grad_clip)
+                _clip_dense(model, tc.grad_clip)
                 for o in opts.values():
                     o.step()
             step += 1
