@@ -11,7 +11,7 @@ from torch.profiler import profile
 
 from wordmore.data import Batcher, prepare, subsample_keep
 from wordmore.model import ContextMLP
-from wordmore.train import _autocast, _optimizers, pick_device, resolve_config
+from wordmore.train import _autocast, _optimizers, keep_freed_memory, pick_device, resolve_config
 
 
 def main():
@@ -21,6 +21,8 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     args = ap.parse_args()
     dev = pick_device(args.device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # as train() does
     cfg = resolve_config("word", {"train": {"device": args.device}, "data": {"dataset": args.corpus}})
     corpus = prepare(cfg.data, cfg.tokenizer, log=lambda *a: None)
     mc, tc = cfg.model, cfg.train

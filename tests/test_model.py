@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from wordmore.model import ContextMLP, ModelConfig
+from wordmore.model import ContextMLP, ModelConfig, SparseRows, mask_hits, unique_rows
 
 
 def cfg(**kw):
@@ -103,3 +103,49 @@ def test_direct_connections_add_a_linear_path():
         h1 = m.features(x)
     emb = m.C(x).flatten(1)
     assert torch.allclose(h1 - h0, emb.sum(1, keepdim=True).expand(4, 16), atol=1e-6)
+
+
+def test_fused_hidden_and_direct_matmul_equals_the_two_layers():
+    torch.manual_seed(0)
+    m = ContextMLP(cfg(direct=True, n_layer=2))
+    x = torch.randint(0, 30, (5, 3))
+    emb = m.C(x).flatten(1)
+    first, second = m.hidden[0], m.hidden[2]
+    want = torch.tanh(second(torch.tanh(first(emb)))) + m.direct(emb)
+    assert torch.allclose(m.features(x), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [3, 400])  # the sort branch and the mask branch
+def test_unique_rows_matches_torch_unique(n):
+    idx = torch.randint(0, 50, (n,))
+    rows, inv = unique_rows(idx, 50)
+    want_rows, want_inv = torch.unique(idx, return_inverse=True)
+    assert torch.equal(rows, want_rows) and torch.equal(inv, want_inv)
+
+
+@pytest.mark.parametrize("chunk", [4096, 5])
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_sparse_rows_gives_summed_coalesced_gradient(chunk, dtype, monkeypatch):
+    monkeypatch.setattr(SparseRows, "chunk", chunk)
+    torch.manual_seed(0)
+    w = torch.randn(20, 4, requires_grad=True)
+    idx = torch.tensor([[3, 3, 7], [0, 7, 19], [3, 5, 5]])  # repeats within and across rows
+    out = SparseRows.apply(w, idx, dtype)
+    assert out.shape == (3, 3, 4) and out.dtype == (dtype or torch.float32)
+    assert torch.allclose(out.float(), w[idx], atol=1e-2 if dtype else 0)
+    g = torch.randn(3, 3, 4)
+    out.backward(g.to(out.dtype))
+    grad = w.grad
+    assert grad.is_sparse and grad._indices()[0].tolist() == [0, 3, 5, 7, 19]  # each row once, sorted
+    want = torch.zeros(20, 4).index_add_(0, idx.reshape(-1), g.to(out.dtype).float().reshape(-1, 4))
+    assert torch.allclose(grad.to_dense(), want, atol=1e-6)
+
+
+def test_mask_hits_on_cpu_equals_the_dense_mask():
+    torch.manual_seed(0)
+    targets = torch.randint(0, 12, (40,))
+    neg = torch.randint(0, 12, (9,))  # duplicates among the noise words too
+    logits = torch.randn(40, 9)
+    want = logits.masked_fill(neg[None, :] == targets[:, None], -7.0)
+    assert (want == -7.0).sum() > 5  # the case is exercised
+    assert torch.equal(mask_hits(logits.clone(), targets, neg, -7.0), want)

@@ -33,6 +33,63 @@ class ModelConfig:
         return self.context * (2 if self.window == "both" else 1)
 
 
+def mask_hits(logits: torch.Tensor, targets: torch.Tensor, neg: torch.Tensor, fill: float) -> torch.Tensor:
+    """logits (B, K) with fill where noise word neg[k] is the row's target (an accidental hit).
+
+    On the CPU the few hits are found by binary search in the sorted noise words, since a dense (B, K)
+    comparison and masked_fill cost more than the matmul; elsewhere a dense mask (no host sync, so CUDA
+    graphs can capture it)."""
+    if logits.device.type != "cpu":
+        return logits.masked_fill(neg[None, :] == targets[:, None], fill)  # (B, K)
+    srt, order = neg.sort()  # (K,)
+    lo = torch.searchsorted(srt, targets)  # (B,)
+    n = torch.searchsorted(srt, targets, right=True) - lo  # (B,) hits per row, mostly 0
+    rows = torch.repeat_interleave(n)  # (M,)
+    first = torch.cumsum(n, 0) - n  # (B,)
+    cols = order[lo[rows] + torch.arange(rows.numel()) - first[rows]]  # (M,)
+    return logits.index_put_((rows, cols), torch.tensor(fill, dtype=logits.dtype))  # in place: a fresh sum
+
+
+def unique_rows(idx: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.unique(idx, return_inverse=True) for indices into a table of n_rows: by marking a table-sized
+    mask when idx is long against the table (linear time, no sort), else by sorting."""
+    if idx.numel() * 8 < n_rows:
+        return torch.unique(idx, return_inverse=True)
+    seen = torch.zeros(n_rows, dtype=torch.bool, device=idx.device)
+    seen[idx] = True
+    rows = seen.nonzero().squeeze(1)  # (U,) ascending
+    slot = torch.cumsum(seen, 0) - 1  # (n_rows,) position of each row among the unique ones
+    return rows, slot[idx]
+
+
+class SparseRows(torch.autograd.Function):
+    """weight[idx] for a table with sparse gradients: each distinct row is read once, and the gradient is
+    summed per row in the backward pass, so it comes back coalesced (sorted unique rows) and the optimizer
+    (RowAdam) needs no sort of its own. dtype: cast the distinct rows before expanding them (bf16 matmuls)."""
+
+    chunk = 4096  # rows of the gradient cast and summed at a time: a part that stays in cache
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, idx: torch.Tensor, dtype: torch.dtype | None):
+        rows, inv = unique_rows(idx.reshape(-1), weight.shape[0])  # (U,) sorted, (N,)
+        part = weight.index_select(0, rows)  # (U, D)
+        if dtype is not None:
+            part = part.to(dtype)
+        ctx.save_for_backward(rows, inv)
+        ctx.size, ctx.wdtype = weight.shape, weight.dtype
+        return part.index_select(0, inv).view(*idx.shape, -1)  # (*idx, D)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        rows, inv = ctx.saved_tensors
+        g = grad.reshape(inv.numel(), -1)  # (N, D)
+        total = torch.zeros(rows.numel(), g.shape[1], dtype=ctx.wdtype, device=g.device)  # (U, D)
+        step = SparseRows.chunk if g.dtype != ctx.wdtype else g.shape[0]  # cast a cache-sized part at a time
+        for i in range(0, g.shape[0], step):
+            total.index_add_(0, inv[i:i + step], g[i:i + step].to(ctx.wdtype))
+        return torch.sparse_coo_tensor(rows[None], total, ctx.size, is_coalesced=True, check_invariants=False), None, None
+
+
 class ContextMLP(nn.Module):
     """Embed a window of tokens, concatenate, tanh hidden layer(s), predict the target token."""
 
@@ -81,20 +138,28 @@ class ContextMLP(nn.Module):
             c[0] = 0.0 if c[1:].sum() > 0 else 1.0  # never draw the boundary as noise
             self.noise = (c / c.sum()).float().to(self.noise.device)
 
-    def rows(self, table: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
-        """table(idx); dense tables gather with index_select, whose backward (index_add) never syncs."""
-        if table.sparse:
-            return table(idx)
-        return table.weight.index_select(0, idx.reshape(-1)).view(*idx.shape, -1)  # (*idx, D)
+    def rows(self, table: nn.Embedding, idx: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """table(idx), in dtype when given; dense tables gather with index_select, whose backward (index_add)
+        never syncs; sparse ones with SparseRows, whose gradient comes back summed per row."""
+        if table.sparse and torch.is_grad_enabled() and table.weight.requires_grad:
+            return SparseRows.apply(table.weight, idx, dtype)  # (*idx, D)
+        out = table.weight.index_select(0, idx.reshape(-1)).view(*idx.shape, -1)  # (*idx, D)
+        return out if dtype is None else out.to(dtype)
 
     def features(self, idx: torch.Tensor) -> torch.Tensor:
         """Hidden activations for windows idx."""
-        emb = self.rows(self.C, idx)  # (B, T, D)
+        dev = idx.device.type
+        mm_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None  # what F.linear reads
+        emb = self.rows(self.C, idx, mm_dtype)  # (B, T, D)
         x = emb.flatten(1)  # (B, T*D)
-        h = self.hidden(x)  # (B, H)
-        if self.direct is not None:
-            h = h + self.direct(x)  # (B, H) the linear path: y = U tanh(Hx + d) + U P x
-        return h
+        if self.direct is None:
+            return self.hidden(x)  # (B, H)
+        # the linear path, y = U tanh(Hx + d) + U P x: one matmul for H and P, which read the same x
+        first, H = self.hidden[0], self.cfg.n_hidden
+        w = torch.cat([first.weight, self.direct.weight])  # (2H, T*D)
+        b = torch.cat([first.bias, torch.zeros_like(first.bias)])  # (2H,)
+        z = F.linear(x, w, b)  # (B, 2H)
+        return self.hidden[1:](z[:, :H]) + z[:, H:]  # (B, H)
 
     def sample_noise(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """The noise words shared by a batch (neg and sampled heads), (K,)."""
@@ -117,19 +182,20 @@ class ContextMLP(nn.Module):
         # negative sampling: one logistic loss for the target, shared noise words for the batch
         neg = self.sample_noise(self.generator) if neg is None else neg  # (K,)
         K = neg.shape[0]
-        w_pos = self.rows(self.out_emb, targets)  # (B, H)
-        b_pos = self.rows(self.out_bias, targets).squeeze(-1)  # (B,)
-        w_neg = self.rows(self.out_emb, neg)  # (K, H)
-        b_neg = self.rows(self.out_bias, neg).squeeze(-1)  # (K,)
+        B = targets.shape[0]
+        both = torch.cat([targets, neg])  # (B+K,) one gather per table for targets and noise words
+        w_pos, w_neg = self.rows(self.out_emb, both).split([B, K])  # (B, H), (K, H)
+        b_pos, b_neg = self.rows(self.out_bias, both).squeeze(-1).split([B, K])  # (B,), (K,)
         pos = (h * w_pos).sum(-1).float() + b_pos  # (B,)
+        sampled = self.cfg.head == "sampled"
+        if sampled:  # sampled softmax (Jean et al. 2015) with shared noise words, corrected by log(K q(w))
+            logq = torch.log(self.noise * K + 1e-12)  # (V,)
+            pos, b_neg = pos - logq[targets], b_neg - logq[neg]  # (B,), (K,)
         negl = (h @ w_neg.t()).float() + b_neg  # (B, K)
-        hit = neg[None, :] == targets[:, None]  # (B, K) a noise word equal to the target is no negative
-        if self.cfg.head == "sampled":
-            # sampled softmax (Jean et al. 2015) with shared noise words, corrected by log(K q(w))
-            logq = torch.log(self.noise * K + 1e-12)
-            logits = torch.cat([(pos - logq[targets])[:, None], (negl - logq[neg]).masked_fill(hit, -1e4)], 1)
-            return None, F.cross_entropy(logits, torch.zeros_like(targets))  # (B, 1+K) -> mean
-        negl = negl.masked_fill(hit, -30.0)
+        negl = mask_hits(negl, targets, neg, -1e4 if sampled else -30.0)  # a noise word equal to the target is no negative
+        if sampled:
+            logits = torch.cat([pos[:, None], negl], 1)  # (B, 1+K), the target in column 0
+            return None, F.cross_entropy(logits, torch.zeros_like(targets))
         loss = F.softplus(-pos) + F.softplus(negl).mean(-1) * self.cfg.neg_weight  # (B,)
         return None, loss.mean()
 

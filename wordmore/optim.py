@@ -59,8 +59,12 @@ class RowAdam(torch.optim.Optimizer):
                 st["step"] += 1
                 grad = p.grad
                 idx, vals = grad._indices()[0], grad._values()  # (N,), (N, D)
-                rows, inv = torch.unique(idx, return_inverse=True)  # (U,), (N,)
-                gsum = vals.new_zeros((rows.numel(),) + tuple(vals.shape[1:])).index_add_(0, inv, vals)  # (U, D)
+                # unique sorted rows already (SparseRows; autograd drops the coalesced flag on the way)
+                if grad.is_coalesced() or bool((idx[1:] > idx[:-1]).all()):
+                    rows, gsum = idx, vals  # (U,), (U, D)
+                else:
+                    rows, inv = torch.unique(idx, return_inverse=True)  # (U,), (N,)
+                    gsum = vals.new_zeros((rows.numel(),) + tuple(vals.shape[1:])).index_add_(0, inv, vals)  # (U, D)
                 w, m, v = (t.index_select(0, rows) for t in (p, st["exp_avg"], st["exp_avg_sq"]))  # (U, D)
                 _adam_rows(w, gsum, m, v, st["step"], group["lr"], b1, b2, group["eps"])
                 for full, part in ((p, w), (st["exp_avg"], m), (st["exp_avg_sq"], v)):

@@ -330,6 +330,23 @@ def resolve_precision(device: torch.device, precision: str) -> str:
     return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()) else "fp32"
 
 
+@functools.lru_cache(maxsize=None)
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed blocks for reuse instead of returning them to the kernel (CPU training).
+
+    A training step allocates and frees the same few-MB tensors every step; by default glibc maps each one
+    fresh and the kernel zeroes its pages again, which cost ~20% of a CPU step. Linux/glibc only."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
 def _clip_dense(model: ContextMLP, max_norm: float) -> None:
     """Clip the global norm of the dense gradients (0 = off)."""
     if max_norm > 0:
@@ -466,6 +483,8 @@ def train(cfg: RunConfig, log=print, t_start: float | None = None) -> dict:
                             f"it or --overwrite to start again")
 
     device = pick_device(tc.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     if world > 1:
         import torch.distributed as dist
         if device.type == "cuda":
