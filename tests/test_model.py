@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from wordmore.model import ContextMLP, ModelConfig, SparseRows, mask_hits, unique_rows
+from wordmore.model import ContextMLP, ModelConfig, SampledSoftmaxLoss, SparseRows, mask_hits, unique_rows
 
 
 def cfg(**kw):
@@ -149,3 +149,13 @@ def test_mask_hits_on_cpu_equals_the_dense_mask():
     want = logits.masked_fill(neg[None, :] == targets[:, None], -7.0)
     assert (want == -7.0).sum() > 5  # the case is exercised
     assert torch.equal(mask_hits(logits.clone(), targets, neg, -7.0), want)
+
+
+def test_sampled_softmax_loss_equals_cross_entropy_with_target_first():
+    torch.manual_seed(0)
+    pos = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    neg = (torch.randn(6, 5, dtype=torch.float64) * 3).requires_grad_()
+    loss = SampledSoftmaxLoss.apply(pos, neg)
+    want = torch.nn.functional.cross_entropy(torch.cat([pos[:, None], neg], 1), torch.zeros(6, dtype=torch.long))
+    assert torch.allclose(loss, want)
+    assert torch.autograd.gradcheck(SampledSoftmaxLoss.apply, (pos, neg))

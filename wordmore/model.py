@@ -33,6 +33,27 @@ class ModelConfig:
         return self.context * (2 if self.window == "both" else 1)
 
 
+class SampledSoftmaxLoss(torch.autograd.Function):
+    """mean(logsumexp([pos, neg]) - pos) = cross-entropy with the target in front of its noise words, in fewer
+    passes over the (B, K) logits than cat + log_softmax + nll (and no (B, 1+K) copy)."""
+
+    @staticmethod
+    def forward(ctx, pos: torch.Tensor, neg: torch.Tensor):
+        m = torch.maximum(neg.amax(1), pos)  # (B,)
+        e = torch.sub(neg, m[:, None]).exp_()  # (B, K)
+        ep = torch.exp(pos - m)  # (B,)
+        se = e.sum(1) + ep  # (B,)
+        ctx.save_for_backward(e, ep, se)
+        return (m + se.log() - pos).mean()
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        e, ep, se = ctx.saved_tensors
+        c = g / se.shape[0]
+        w = c / se  # (B,)
+        return ep * w - c, e * w[:, None]  # (B,), (B, K): softmax minus the one-hot target, scaled
+
+
 def mask_hits(logits: torch.Tensor, targets: torch.Tensor, neg: torch.Tensor, fill: float) -> torch.Tensor:
     """logits (B, K) with fill where noise word neg[k] is the row's target (an accidental hit).
 
@@ -191,11 +212,10 @@ class ContextMLP(nn.Module):
         if sampled:  # sampled softmax (Jean et al. 2015) with shared noise words, corrected by log(K q(w))
             logq = torch.log(self.noise * K + 1e-12)  # (V,)
             pos, b_neg = pos - logq[targets], b_neg - logq[neg]  # (B,), (K,)
-        negl = (h @ w_neg.t()).float() + b_neg  # (B, K)
+        negl = torch.add(h @ w_neg.t(), b_neg)  # (B, K) fp32: the cast and the bias in one pass
         negl = mask_hits(negl, targets, neg, -1e4 if sampled else -30.0)  # a noise word equal to the target is no negative
         if sampled:
-            logits = torch.cat([pos[:, None], negl], 1)  # (B, 1+K), the target in column 0
-            return None, F.cross_entropy(logits, torch.zeros_like(targets))
+            return None, SampledSoftmaxLoss.apply(pos, negl)
         loss = F.softplus(-pos) + F.softplus(negl).mean(-1) * self.cfg.neg_weight  # (B,)
         return None, loss.mean()
 
