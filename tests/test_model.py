@@ -153,9 +153,16 @@ def test_mask_hits_on_cpu_equals_the_dense_mask():
 
 def test_sampled_softmax_loss_equals_cross_entropy_with_target_first():
     torch.manual_seed(0)
+    targets, neg = torch.tensor([1, 2, 3, 2, 9, 4]), torch.tensor([2, 5, 2, 7, 4])  # hits in rows 1, 3, 5
     pos = torch.randn(6, dtype=torch.float64, requires_grad=True)
-    neg = (torch.randn(6, 5, dtype=torch.float64) * 3).requires_grad_()
-    loss = SampledSoftmaxLoss.apply(pos, neg)
-    want = torch.nn.functional.cross_entropy(torch.cat([pos[:, None], neg], 1), torch.zeros(6, dtype=torch.long))
+    s = (torch.randn(6, 5, dtype=torch.float64) * 3).requires_grad_()
+    c = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    loss = SampledSoftmaxLoss.apply(pos, s, c, targets, neg)
+    hit = neg[None, :] == targets[:, None]
+    logits = torch.cat([pos[:, None], (s + c).masked_fill(hit, float("-inf"))], 1)
+    want = torch.nn.functional.cross_entropy(logits, torch.zeros(6, dtype=torch.long))
     assert torch.allclose(loss, want)
-    assert torch.autograd.gradcheck(SampledSoftmaxLoss.apply, (pos, neg))
+    assert torch.autograd.gradcheck(lambda p, s, c: SampledSoftmaxLoss.apply(p, s, c, targets, neg), (pos, s, c))
+    s.grad = None
+    SampledSoftmaxLoss.apply(pos, s, c, targets, neg).backward()
+    assert (s.grad[hit] == 0).all() and (s.grad[~hit] > 0).all()  # a hit is no negative: no gradient

@@ -34,24 +34,30 @@ class ModelConfig:
 
 
 class SampledSoftmaxLoss(torch.autograd.Function):
-    """mean(logsumexp([pos, neg]) - pos) = cross-entropy with the target in front of its noise words, in fewer
-    passes over the (B, K) logits than cat + log_softmax + nll (and no (B, 1+K) copy)."""
+    """Cross-entropy with the target's logit pos (B,) in front of its K noise words' logits s + c, where
+    s (B, K) are the scores from the matmul (bf16 under autocast) and c (K,) the noise words' offsets; noise
+    words equal to a row's target (accidental hits) are left out. Fewer passes over (B, K) than cast + add +
+    cat + log_softmax + nll, and the gradient of s comes back in s's dtype, ready for the matmul's backward."""
 
     @staticmethod
-    def forward(ctx, pos: torch.Tensor, neg: torch.Tensor):
-        m = torch.maximum(neg.amax(1), pos)  # (B,)
-        e = torch.sub(neg, m[:, None]).exp_()  # (B, K)
+    def forward(ctx, pos, s, c, targets, neg):
+        t = mask_hits(torch.add(s, c), targets, neg, float("-inf"))  # (B, K) fp32
+        m = torch.maximum(t.amax(1), pos)  # (B,)
+        e = t.sub_(m[:, None]).exp_()  # (B, K) in place: exp(logit - max)
         ep = torch.exp(pos - m)  # (B,)
         se = e.sum(1) + ep  # (B,)
         ctx.save_for_backward(e, ep, se)
+        ctx.s_dtype = s.dtype
         return (m + se.log() - pos).mean()
 
     @staticmethod
-    def backward(ctx, g: torch.Tensor):
+    def backward(ctx, g):
         e, ep, se = ctx.saved_tensors
-        c = g / se.shape[0]
-        w = c / se  # (B,)
-        return ep * w - c, e * w[:, None]  # (B,), (B, K): softmax minus the one-hot target, scaled
+        k = g / se.shape[0]
+        w = k / se  # (B,)
+        ds = torch.empty(e.shape, dtype=ctx.s_dtype, device=e.device)
+        torch.mul(e, w[:, None], out=ds)  # (B, K): softmax over the noise words, scaled, cast in the same pass
+        return ep * w - k, ds, ds.sum(0, dtype=torch.float32), None, None
 
 
 def mask_hits(logits: torch.Tensor, targets: torch.Tensor, neg: torch.Tensor, fill: float) -> torch.Tensor:
@@ -212,10 +218,10 @@ class ContextMLP(nn.Module):
         if sampled:  # sampled softmax (Jean et al. 2015) with shared noise words, corrected by log(K q(w))
             logq = torch.log(self.noise * K + 1e-12)  # (V,)
             pos, b_neg = pos - logq[targets], b_neg - logq[neg]  # (B,), (K,)
-        negl = torch.add(h @ w_neg.t(), b_neg)  # (B, K) fp32: the cast and the bias in one pass
-        negl = mask_hits(negl, targets, neg, -1e4 if sampled else -30.0)  # a noise word equal to the target is no negative
         if sampled:
-            return None, SampledSoftmaxLoss.apply(pos, negl)
+            return None, SampledSoftmaxLoss.apply(pos, h @ w_neg.t(), b_neg, targets, neg)
+        negl = torch.add(h @ w_neg.t(), b_neg)  # (B, K) fp32: the cast and the bias in one pass
+        negl = mask_hits(negl, targets, neg, -30.0)  # a noise word equal to the target is no negative
         loss = F.softplus(-pos) + F.softplus(negl).mean(-1) * self.cfg.neg_weight  # (B,)
         return None, loss.mean()
 
