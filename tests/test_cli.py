@@ -123,3 +123,10 @@ def test_readme_commands_are_what_ci_runs():
     assert len(cmds) == 2 and cmds[0].startswith("pip install torch==2.13.0")
     for c in cmds:
         assert c in ci
+
+
+def test_tie_with_unequal_sizes_is_one_line(words_file, tmp_path, capsys):
+    rc = main(["train", "--level", "word", "--dataset", str(words_file), "--out", str(tmp_path / "t"),
+               "--tie", "--n-embd", "8", "--n-hidden", "16", "--max-steps", "5"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "--tie needs --n-embd equal to --n-hidden (got 8 and 16)" in err and "Traceback" not in err

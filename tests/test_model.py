@@ -166,3 +166,19 @@ def test_sampled_softmax_loss_equals_cross_entropy_with_target_first():
     s.grad = None
     SampledSoftmaxLoss.apply(pos, s, c, targets, neg).backward()
     assert (s.grad[hit] == 0).all() and (s.grad[~hit] > 0).all()  # a hit is no negative: no gradient
+
+
+@pytest.mark.parametrize("head", ["sampled", "softmax"])
+def test_tied_tables_share_one_parameter_and_learn(head):
+    torch.manual_seed(0)
+    m = ContextMLP(cfg(head=head, n_embd=16, n_hidden=16, tie=True, negatives=8))
+    out = m.out_emb.weight if head == "sampled" else m.out.weight
+    assert out is m.C.weight
+    assert sum(p is m.C.weight for p in m.parameters()) == 1  # one parameter, optimised once
+    m.set_noise([0] + [5] * 29)
+    m.generator = torch.Generator().manual_seed(0)
+    _, loss = m(torch.randint(0, 30, (8, 3)), torch.randint(1, 30, (8,)))
+    loss.backward()
+    assert m.C.weight.grad is not None and m.C.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="tie"):
+        ContextMLP(cfg(tie=True, n_embd=4, n_hidden=16))

@@ -24,6 +24,8 @@ _HELP = {
     "sample_by": "text unit: line | paragraph | document", "min_count": "drop tokens seen fewer times",
     "max_vocab": "keep at most this many entries (0 = all)", "emb_init": "std of the embedding table at init",
     "resume": "continue the checkpoint in --out exactly",
+    "tie": "one table for context and predicted words (needs --n-embd = --n-hidden)",
+    "direct": "Bengio's direct connections: a linear path from the window to the output",
     "precision": "auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32", "overwrite": "start again over an existing run",
 }
 _POS_INT = {"context", "n_embd", "n_hidden", "n_layer", "batch_size", "max_steps", "eval_every", "eval_tokens",

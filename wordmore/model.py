@@ -26,6 +26,7 @@ class ModelConfig:
     emb_init: float = 0.01  # std of C at init: small, so Adam-sized updates move it
     direct: bool = False  # Bengio's direct connections W x, factored through the output layer (U P x)
     sparse: bool = False  # sparse gradients for the large tables (word level, single process)
+    tie: bool = False  # one table for context and predicted words (Press & Wolf 2017); needs n_embd == n_hidden
 
     @property
     def n_ctx(self) -> int:
@@ -138,10 +139,15 @@ class ContextMLP(nn.Module):
         if self.direct is not None:
             nn.init.normal_(self.direct.weight, std=1.0 / (cfg.n_ctx * D) ** 0.5)
         self.generator: torch.Generator | None = None  # used by the neg head for noise samples
+        if cfg.tie and (cfg.head == "adaptive" or D != H):
+            raise ValueError("--tie needs the softmax, neg or sampled head and --n-embd equal to --n-hidden "
+                             f"(got head {cfg.head}, n_embd {D}, n_hidden {H})")
         if cfg.head == "softmax":
             self.out = nn.Linear(H, V)
             nn.init.normal_(self.out.weight, std=0.01 / H ** 0.5)  # not over-confident at init
             nn.init.zeros_(self.out.bias)
+            if cfg.tie:
+                self.out.weight = self.C.weight  # (V, D) shared
         elif cfg.head == "adaptive":
             cut = [c for c in cfg.cutoffs if 0 < c < V - 1]
             if not cut:
@@ -150,8 +156,11 @@ class ContextMLP(nn.Module):
                 raise ValueError("adaptive softmax needs a vocabulary of at least 3 entries")
             self.out = nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs=cut, div_value=cfg.div_value)
         elif cfg.head in ("neg", "sampled"):
-            self.out_emb = nn.Embedding(V, H, sparse=cfg.sparse)
-            nn.init.zeros_(self.out_emb.weight)
+            if cfg.tie:
+                self.out_emb = self.C  # the same rows predict and are predicted
+            else:
+                self.out_emb = nn.Embedding(V, H, sparse=cfg.sparse)
+                nn.init.zeros_(self.out_emb.weight)
             self.out_bias = nn.Embedding(V, 1, sparse=cfg.sparse)
             nn.init.zeros_(self.out_bias.weight)
             self.register_buffer("noise", torch.ones(V), persistent=False)
