@@ -162,13 +162,13 @@ def test_word_preset_on_a_cuda_gpu_takes_its_gpu_part(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     gpu = resolve_config("word", {})
     assert (gpu.train.batch_size, gpu.train.lr, gpu.model.n_hidden, gpu.model.tie) == (16384, 1e-2, 100, True)
-    assert resolve_config("word", {"train": {"device": "cpu"}}).train.batch_size == 2048
+    assert resolve_config("word", {"train": {"device": "cpu"}}).train.batch_size == 8192
     assert resolve_config("word", {"train": {"batch_size": 64}}).train.batch_size == 64  # a flag wins
     assert resolve_config("word", {"model": {"n_hidden": 32}}).model.n_hidden == 32
     assert resolve_config("char", {}).train.batch_size == 256
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cpu = resolve_config("word", {})
-    assert (cpu.train.batch_size, cpu.model.n_hidden, cpu.model.tie) == (2048, 100, True)
+    assert (cpu.train.batch_size, cpu.model.n_hidden, cpu.model.tie) == (8192, 100, True)
 
 
 def test_resume_on_another_device_layout_keeps_weights_and_restarts_moments(words_file, tmp_path, capsys):

@@ -115,7 +115,8 @@ class SparseRows(torch.autograd.Function):
         step = SparseRows.chunk if g.dtype != ctx.wdtype else g.shape[0]  # cast a cache-sized part at a time
         for i in range(0, g.shape[0], step):
             total.index_add_(0, inv[i:i + step], g[i:i + step].to(ctx.wdtype))
-        return torch.sparse_coo_tensor(rows[None], total, ctx.size, is_coalesced=True, check_invariants=False), None, None
+        grad_w = torch.sparse_coo_tensor(rows[None], total, ctx.size, is_coalesced=True, check_invariants=False)
+        return grad_w, None, None
 
 
 class ContextMLP(nn.Module):

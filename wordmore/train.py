@@ -70,9 +70,9 @@ PRESETS = {
         "tokenizer": {"lowercase": True, "punct": False},
         "model": {"context": 4, "window": "both", "n_embd": 100, "n_hidden": 100, "n_layer": 1,
                   "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True, "tie": True},
-        "train": {"batch_size": 2048, "lr": 1e-2, "max_steps": 20000, "minutes": 9.5, "precision": "auto",
-                  "eval_every": 2000, "eval_tokens": 20000, "subsample": 1e-4, "warmup": 200,
-                  "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 2000},
+        "train": {"batch_size": 8192, "lr": 1e-2, "max_steps": 7000, "minutes": 9.5, "precision": "auto",
+                  "eval_every": 1000, "eval_tokens": 20000, "subsample": 1e-4, "warmup": 200,
+                  "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 1000},
         # on a CUDA GPU: batch 16,384, 4,000 steps (65 M tokens, ~12 epochs of fairy; longer runs overfit):
         # the GPU sweeps in BENCHMARKS.md
         "cuda": {"train": {"batch_size": 16384, "lr": 1e-2, "max_steps": 4000}},
@@ -523,7 +523,8 @@ def _validate(cfg: RunConfig) -> None:
               (m.negatives >= 1, "--negatives must be at least 1"), (t.eval_every >= 1, "--eval-every must be >= 1"),
               (t.precision in ("auto", "bf16", "fp32"), "--precision must be auto, bf16 or fp32"),
               (not m.tie or (m.head != "adaptive" and m.n_embd == m.n_hidden),
-               f"--tie needs --n-embd equal to --n-hidden (got {m.n_embd} and {m.n_hidden}) and a head other than adaptive")]
+               f"--tie needs --n-embd equal to --n-hidden (got {m.n_embd} and {m.n_hidden}) "
+               "and a head other than adaptive")]
     for ok, msg in checks:
         if not ok:
             raise WordmoreError(msg)
