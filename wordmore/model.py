@@ -224,12 +224,9 @@ class ContextMLP(nn.Module):
         w_pos, w_neg = self.rows(self.out_emb, both).split([B, K])  # (B, H), (K, H)
         b_pos, b_neg = self.rows(self.out_bias, both).squeeze(-1).split([B, K])  # (B,), (K,)
         pos = (h * w_pos).sum(-1).float() + b_pos  # (B,)
-        sampled = self.cfg.head == "sampled"
-        if sampled:  # sampled softmax (Jean et al. 2015) with shared noise words, corrected by log(K q(w))
+        if self.cfg.head == "sampled":  # sampled softmax (Jean et al. 2015), corrected by log(K q(w))
             logq = torch.log(self.noise * K + 1e-12)  # (V,)
-            pos, b_neg = pos - logq[targets], b_neg - logq[neg]  # (B,), (K,)
-        if sampled:
-            return None, SampledSoftmaxLoss.apply(pos, h @ w_neg.t(), b_neg, targets, neg)
+            return None, SampledSoftmaxLoss.apply(pos - logq[targets], h @ w_neg.t(), b_neg - logq[neg], targets, neg)
         negl = torch.add(h @ w_neg.t(), b_neg)  # (B, K) fp32: the cast and the bias in one pass
         negl = mask_hits(negl, targets, neg, -30.0)  # a noise word equal to the target is no negative
         loss = F.softplus(-pos) + F.softplus(negl).mean(-1) * self.cfg.neg_weight  # (B,)

@@ -339,7 +339,7 @@ def keep_freed_memory() -> bool:
     """Have glibc keep freed blocks for reuse instead of returning them to the kernel (CPU training).
 
     A training step allocates and frees the same few-MB tensors every step; by default glibc maps each one
-    fresh and the kernel zeroes its pages again, which cost ~20% of a CPU step. Linux/glibc only."""
+    fresh and the kernel zeroes its pages again (197 k page faults in 130 steps, 97 k with this). Linux/glibc only."""
     if not sys.platform.startswith("linux"):
         return False
     try:
