@@ -1,13 +1,14 @@
 #!/bin/bash
 # The GPU checks behind BENCHMARKS.md's GPU figures, in one call on a machine with one CUDA GPU.
-# usage: [PARTS="test bench sweep run ddp"] [BENCH="bench flags"] [SWEEP="B:LR:STEPS ..."] [RUN="train flags"]
+# usage: [PARTS="test bench sweep run ddp"] [BENCH="bench flags"] [SWEEP="train flags, one run a line"]
+#        [SWEEP_JOBS=3] [SWEEP_STOP_S=400] [RUN="train flags"]
 #        bash scripts/gpu_session.sh ENCODED_CORPUS_DIR OUT_DIR
 #   ENCODED_CORPUS_DIR: an encoded corpus folder (the cache folder `wordmore train` prints), so the GPU
 #   machine needs neither the raw text nor `datasets`; WORDMORE_DATA's sibling eval/ holds the questions.
 # Parts: test  = the CUDA tests (graph steps against eager steps);
 #        bench = scripts/bench_train.py (tokens/s, FLOP/s against the measured bf16 peak);
-#        sweep = short word runs over batch size, learning rate and steps, each with its analogy score and
-#                royal check (how the GPU preset was chosen);
+#        sweep = word runs, one per line of SWEEP (SWEEP_JOBS at a time on the one GPU), each with its
+#                analogy score and royal check (how the presets were chosen);
 #        run   = `wordmore train --level word` with no flag but the corpus, evaluated and royal-checked;
 #        ddp   = torchrun with one process: stop at 150 steps, resume to 300.
 ENC=${1:?encoded corpus folder}
@@ -27,7 +28,7 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 
 if has test; then
   step "CUDA tests"
-  timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_train.py -k "cuda_graph or encoded" 2>&1 | tail -15
+  timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_data.py -k "cuda_graph or needs_no_text or thinned_text" 2>&1 | tail -15
 fi
 
 if has bench; then
@@ -37,16 +38,25 @@ if has bench; then
 fi
 
 if has sweep; then
-  step sweep
-  for cfg in ${SWEEP:-1024:5e-3:22000 1024:5e-3:60000 4096:1e-2:15000 16384:1e-2:4000 4096:5e-3:40000}; do
-    IFS=: read -r b lr n <<< "$cfg"
-    if (( $(date +%s) - T0 > ${SWEEP_STOP_S:-400} )); then echo "sweep: out of time before $cfg"; break; fi
-    timeout 110 python3 -m wordmore train --level word --dataset "$ENC" --out "$W/s" --overwrite --batch-size "$b" \
-      --lr "$lr" --max-steps "$n" --minutes 1.5 2>&1 | quiet | grep -E "^(done|warning|error)" | sed "s/^/[$cfg] /"
-    acc=$(python3 -m wordmore evaluate -m "$W/s" --restrict-vocab 30000 | grep -E "^total")
-    roy=$(python3 scripts/royal_check.py "$W/s" | grep -E "^(king|queen|prince|princess) |ROYAL|king - man")
-    echo "[$cfg] $acc"; echo "$roy" | sed "s/^/[$cfg] /"
-  done
+  step "sweep (${SWEEP_JOBS:-3} at a time)"
+  # one run per line of SWEEP: train flags (label = the flags), each evaluated and royal-checked
+  sweep_one() {
+    local d="$W/s$1" f=$2
+    timeout 300 python3 -m wordmore train --level word --dataset "$ENC" --out "$d" --overwrite --minutes 4 $f 2>&1 \
+      | quiet | grep -E "^(done|warning|error|subsample)"
+    python3 -m wordmore evaluate -m "$d" --restrict-vocab 30000 | grep -E "^total"
+    python3 scripts/royal_check.py "$d" | grep -E "ROYAL|king - man"
+    rm -f "$d/ckpt.pt"
+  }
+  i=0
+  while IFS= read -r f; do
+    [[ -z "${f// }" ]] && continue
+    if (( $(date +%s) - T0 > ${SWEEP_STOP_S:-400} )); then echo "sweep: out of time before [$f]"; break; fi
+    i=$((i + 1))
+    ( sweep_one $i "$f" > "$W/s$i.log" 2>&1; sed "s|^|[$f] |" "$W/s$i.log" ) &
+    while (( $(jobs -rp | wc -l) >= ${SWEEP_JOBS:-3} )); do sleep 1; done
+  done <<< "${SWEEP:---batch-size 16384 --lr 1e-2 --max-steps 4000}"
+  wait
 fi
 
 if has run; then

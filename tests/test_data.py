@@ -162,3 +162,28 @@ def test_subsampling_keeps_rare_targets_and_drops_frequent_ones():
     b = D.Batcher(stream, 0, 1, "left", keep_prob=np.array([0.01, 1.0], dtype=np.float32))
     x, y = b.sample(2000, torch.Generator().manual_seed(0))
     assert (y == 1).float().mean() > 0.5  # 10% of the stream, most of the kept targets
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_windows_read_the_thinned_text_and_thinning_repeats_with_its_seed(device):
+    # stream: . a the b . the c d the .   (the = 2, dropped always; the boundary asks to be dropped too)
+    stream = np.array([0, 1, 2, 3, 0, 2, 4, 5, 2, 0], dtype=np.uint16)
+    b = D.Batcher(stream, 0, 2, "both", device=device)
+    x, y = b.gather(torch.tensor([6, 2], device=device))
+    assert x.tolist() == [[0, 2, 5, 2], [0, 1, 3, 0]] and y.tolist() == [4, 2]
+    m = b.thin(np.array([0.0, 1.0, 0.0, 1.0, 1.0, 1.0], dtype=np.float32), seed=3)
+    assert m == 7 and torch.as_tensor(b.thinned).tolist() == [0, 1, 3, 0, 4, 5, 0, 0, 0, 0]
+    x, y = b.gather(torch.tensor([6, 2, 5], device=device))  # targets still from the whole text
+    assert x.tolist() == [[0, 0, 5, 0], [0, 1, 3, 0], [0, 0, 4, 5]] and y.tolist() == [4, 2, 2]
+    big = np.random.default_rng(0).integers(1, 50, 5000).astype(np.uint16)
+    c = D.Batcher(big, 0, 2, "both", device=device)
+    half = np.full(50, 0.5, dtype=np.float32)
+    runs = []
+    for seed in (1, 1, 2):
+        n = c.thin(half, seed)
+        runs.append(torch.as_tensor(c.thinned)[:n].cpu().numpy().copy())
+    assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], runs[2])
+    assert 2200 < len(runs[2]) < 2800
+    it = iter(big.tolist())  # the kept words, in order: a subsequence of the text
+    assert all(any(w == v for v in it) for w in runs[2].tolist())

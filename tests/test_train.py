@@ -2,6 +2,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -59,6 +60,20 @@ def test_resume_is_exact(names_file, words_file, tmp_path, level, extra):
     assert run([*common, "--out", str(part), "--resume"]) == 0
     a, b = load_checkpoint(full / "ckpt.pt")["model"], load_checkpoint(part / "ckpt.pt")["model"]
     assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_is_exact_with_the_text_thinned_afresh_between(words_file, tmp_path, capsys):
+    common = ["--level", "word", "--dataset", str(words_file), "--max-steps", "60", "--min-count", "1", *TINY,
+              "--head", "sampled", "--negatives", "8", "--subsample", "1e-4", "--subsample-context", "1e-4"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert run([*common, "--out", str(full)]) == 0
+    period = int(re.search(r"thinned afresh every (\d+) steps", capsys.readouterr().out).group(1))
+    assert 2 <= period <= 25  # so the stop at 30 falls after a fresh thinning, and another comes before 60
+    assert run([*common, "--out", str(part), "--stop-after", "30"]) == 0
+    assert run([*common, "--out", str(part), "--resume"]) == 0
+    a, b = load_checkpoint(full / "ckpt.pt")["model"], load_checkpoint(part / "ckpt.pt")["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
@@ -158,17 +173,16 @@ def test_preset_tied_tables_yield_to_sizes_set_by_hand():
     assert insisted.model.tie  # train() refuses it with one line (test_cli checks the message)
 
 
-def test_word_preset_on_a_cuda_gpu_takes_its_gpu_part(monkeypatch):
+def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     gpu = resolve_config("word", {})
-    assert (gpu.train.batch_size, gpu.train.lr, gpu.model.n_hidden, gpu.model.tie) == (16384, 1e-2, 100, True)
-    assert resolve_config("word", {"train": {"device": "cpu"}}).train.batch_size == 8192
-    assert resolve_config("word", {"train": {"batch_size": 64}}).train.batch_size == 64  # a flag wins
-    assert resolve_config("word", {"model": {"n_hidden": 32}}).model.n_hidden == 32
-    assert resolve_config("char", {}).train.batch_size == 256
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cpu = resolve_config("word", {})
-    assert (cpu.train.batch_size, cpu.model.n_hidden, cpu.model.tie) == (8192, 100, True)
+    assert gpu.to_dict() == cpu.to_dict()
+    assert (cpu.train.batch_size, cpu.train.subsample, cpu.train.subsample_context, cpu.model.tie) == (8192, 1e-4, 1e-3, True)
+    assert resolve_config("word", {"train": {"batch_size": 64}}).train.batch_size == 64  # a flag wins
+    assert resolve_config("word", {"train": {"subsample_context": 0.0}}).train.subsample_context == 0.0
+    assert resolve_config("char", {}).train.subsample_context == 0.0
 
 
 def test_resume_on_another_device_layout_keeps_weights_and_restarts_moments(words_file, tmp_path, capsys):
@@ -201,12 +215,13 @@ def test_training_from_an_encoded_folder_needs_no_text(encoded_corpus, tmp_path,
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_cuda_graph_steps_match_eager_steps(encoded_corpus, tmp_path, precision):
+@pytest.mark.parametrize("precision,thin", [("fp32", False), ("bf16", False), ("fp32", True)])
+def test_cuda_graph_steps_match_eager_steps(encoded_corpus, tmp_path, precision, thin):
     res = {}
+    extra = {"subsample": 1e-3, "subsample_context": 1e-3} if thin else {}  # the graph reads the re-thinned text
     for graph in (False, True):
         out = tmp_path / f"{precision}-{graph}"
-        s = train(_tiny_word_cfg(encoded_corpus, out, device="cuda", cuda_graph=graph, precision=precision),
+        s = train(_tiny_word_cfg(encoded_corpus, out, device="cuda", cuda_graph=graph, precision=precision, **extra),
                   log=lambda *a, **k: None)
         res[graph] = (s, load_checkpoint(out / "ckpt.pt")["model"])
     assert res[True][0]["cuda_graph"] is True and res[False][0]["cuda_graph"] is False

@@ -20,6 +20,8 @@ _HELP = {
     "head": "output layer: softmax | adaptive | neg", "minutes": "wall-clock budget for the whole command",
     "stop_after": "stop with a checkpoint after this step, keeping the schedule",
     "subsample": "word2vec subsampling threshold for training targets (0 = off)",
+    "subsample_context": "word2vec subsampling threshold for the text the context windows read: dropped words "
+                         "close up, so windows reach past them (0 = off)",
     "compile": "torch.compile the model", "cuda_graph": "one CUDA GPU: capture the whole step once as a CUDA graph and replay it",
     "sample_by": "text unit: line | paragraph | document", "min_count": "drop tokens seen fewer times",
     "max_vocab": "keep at most this many entries (0 = all)", "emb_init": "std of the embedding table at init",
@@ -71,9 +73,6 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
             per = {lv: PRESETS[lv].get(section, {}).get(f.name, default) for lv in PRESETS}
             dflt = (f"default {per['char']!r}" if per["char"] == per["word"]
                     else f"default: char {per['char']!r}, word {per['word']!r}")
-            gpu = PRESETS["word"].get("cuda", {}).get(section, {})
-            if f.name in gpu:
-                dflt += f"; word on a CUDA GPU {gpu[f.name]!r}"
             kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
                   "help": f"{_HELP.get(f.name, '')} ({dflt})".strip()}
             if isinstance(default, bool):

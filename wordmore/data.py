@@ -385,18 +385,25 @@ class Batcher:
             self.stream = torch.from_numpy(np.asarray(stream, dtype=np.int32)).to(self.device)
         self.off = torch.tensor(self.offsets, device=self.device)
         self.keep = None if keep_prob is None else torch.as_tensor(keep_prob, dtype=torch.float32, device=self.device)
+        self.thinned = None  # thin(): the text the windows read, closed up, and where each position lands in it
 
     def gather(self, pos):
         """Windows and targets at positions pos (a 1-D LongTensor)."""
         import torch
-        idx = pos[:, None] + self.off[None, :]  # (B, T)
+        cpu = self.device.type == "cpu"
+        if self.thinned is None:
+            text, idx = self.stream, pos[:, None] + self.off[None, :]  # (B, T)
+        else:  # the nearest kept tokens on each side of the target, in the thinned text
+            at = ((lambda a: torch.from_numpy(a[pos.numpy()]).long()) if cpu else (lambda a: a[pos].long()))
+            left = self.off < 0  # (T,)
+            text, idx = self.thinned, torch.where(left, at(self.before)[:, None], at(self.after)[:, None] - 1) + self.off  # (B, T)
         out = (idx < 0) | (idx >= self.n)
         idx = idx.clamp(0, self.n - 1)
-        if self.device.type == "cpu":
-            ctx = torch.from_numpy(self.stream[idx.numpy()].astype(np.int64))  # (B, T)
+        if cpu:
+            ctx = torch.from_numpy(text[idx.numpy()].astype(np.int64))  # (B, T)
             y = torch.from_numpy(self.stream[pos.numpy()].astype(np.int64))  # (B,)
         else:
-            ctx = self.stream[idx].long()
+            ctx = text[idx].long()
             y = self.stream[pos].long()
         ctx = ctx.masked_fill(out, self.boundary)
         return mask_boundaries(ctx, self.boundary, self.n_left), y
@@ -424,6 +431,33 @@ class Batcher:
             got.append(ok[:need])
             need -= len(got[-1])
         return torch.cat(got)
+
+    def thin(self, keep_prob, seed: int) -> int:
+        """word2vec's subsampling of the text: each token is dropped with its probability (boundaries never)
+        and the kept ones close up; from now on windows read the thinned text, so they reach past dropped
+        frequent words, while targets are still drawn from the whole text. The same seed thins alike.
+        Returns the length of the thinned text."""
+        import torch
+        cpu = self.device.type == "cpu"
+        if self.thinned is None:  # buffers written in place at every call: a captured CUDA graph reads them
+            self.thinned, self.before, self.after = (np.empty(self.n, np.int32) if cpu else
+                                                     torch.empty(self.n, dtype=torch.int32, device=self.device)
+                                                     for _ in range(3))
+        src = torch.from_numpy(np.array(self.stream, dtype=np.int32)) if cpu else self.stream  # (n,)
+        keep = torch.as_tensor(keep_prob, dtype=torch.float32).clone()  # (V,)
+        keep[self.boundary] = 1.0
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        u = torch.rand(self.n, generator=g, device=self.device)  # (n,)
+        mask = u < keep.to(self.device)[src.long()]  # (n,) kept
+        kept = src[mask]  # (m,)
+        m = kept.numel()
+        view = (lambda a: torch.from_numpy(a)) if cpu else (lambda a: a)
+        view(self.thinned)[:m] = kept
+        view(self.thinned)[m:] = self.boundary  # past the end: windows see a boundary
+        after = torch.cumsum(mask, 0, dtype=torch.int32)  # (n,) kept tokens up to and including each position
+        view(self.after).copy_(after)
+        view(self.before).copy_(after - mask.int())  # (n,) kept tokens strictly before each position
+        return m
 
     def sample(self, batch_size: int, gen):
         """A random batch: (B, T) contexts and (B,) targets."""

@@ -48,6 +48,7 @@ class TrainConfig:
     eval_tokens: int = 50000  # validation positions per evaluation (a fixed sample)
     ckpt_every: int = 5000
     subsample: float = 0.0  # word2vec frequent-target subsampling threshold t (0 = off)
+    subsample_context: float = 0.0  # threshold for thinning the text the windows read (word2vec; 0 = off)
     compile: bool = False  # torch.compile the model
     cuda_graph: bool = True  # one CUDA GPU: capture a step (gather, forward, backward, AdamW) once, then replay it
     precision: str = "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32
@@ -71,11 +72,10 @@ PRESETS = {
         "model": {"context": 4, "window": "both", "n_embd": 100, "n_hidden": 100, "n_layer": 1,
                   "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True, "tie": True},
         "train": {"batch_size": 8192, "lr": 1e-2, "max_steps": 7000, "minutes": 9.5, "precision": "auto",
-                  "eval_every": 1000, "eval_tokens": 20000, "subsample": 1e-4, "warmup": 200,
-                  "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 1000},
-        # on a CUDA GPU: batch 16,384, 4,000 steps (65 M tokens, ~12 epochs of fairy; longer runs overfit):
-        # the GPU sweeps in BENCHMARKS.md
-        "cuda": {"train": {"batch_size": 16384, "lr": 1e-2, "max_steps": 4000}},
+                  "eval_every": 1000, "eval_tokens": 20000, "subsample": 1e-4, "subsample_context": 1e-3,
+                  "warmup": 200, "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 1000},
+        # the same on a GPU: batch 8,192 x 7,000 steps is ~8 s of an H200, and the larger batches that
+        # were its GPU part scored lower (the GPU sweeps in BENCHMARKS.md)
     },
 }
 
@@ -108,17 +108,12 @@ SECTIONS = {"train": TrainConfig, "data": DataConfig, "tokenizer": TokenizerConf
 
 
 def resolve_config(level: str, overrides: dict) -> RunConfig:
-    """Dataclass defaults, the level preset (and its CUDA part on a GPU), then explicit overrides."""
+    """Dataclass defaults, the level preset, then explicit overrides."""
     if level not in PRESETS:
         raise WordmoreError(f"unknown level {level!r}: choose char or word")
     d = {s: {} for s in SECTIONS}
     for s, vals in PRESETS[level].items():
-        if s in SECTIONS:
-            d[s].update(vals)
-    dev = str(overrides.get("train", {}).get("device", "auto"))
-    if "cuda" in PRESETS[level] and (dev.startswith("cuda") or dev == "auto" and torch.cuda.is_available()):
-        for s, vals in PRESETS[level]["cuda"].items():
-            d[s].update(vals)
+        d[s].update(vals)
     for s, vals in overrides.items():
         d[s].update(vals)
     d["train"]["level"] = level
@@ -450,6 +445,11 @@ def _optimizers(model: ContextMLP, cfg: TrainConfig, device, capturable: bool = 
     return opts
 
 
+def _thin_seed(seed: int, n: int) -> int:
+    """Seed of the n-th thinning of the text: a function of the run's seed, so a resumed run thins alike."""
+    return (seed * 1_000_003 + n) % (2 ** 63)
+
+
 def _rng_state(gen: torch.Generator) -> dict:
     return {"gen": gen.get_state(), "gen_device": str(gen.device), "torch": torch.get_rng_state()}
 
@@ -522,6 +522,7 @@ def _validate(cfg: RunConfig) -> None:
               (m.head in ("softmax", "adaptive", "neg", "sampled"), "--head must be softmax, adaptive, neg or sampled"),
               (m.negatives >= 1, "--negatives must be at least 1"), (t.eval_every >= 1, "--eval-every must be >= 1"),
               (t.precision in ("auto", "bf16", "fp32"), "--precision must be auto, bf16 or fp32"),
+              (t.subsample >= 0 and t.subsample_context >= 0, "--subsample and --subsample-context must be >= 0"),
               (not m.tie or (m.head != "adaptive" and m.n_embd == m.n_hidden),
                f"--tie needs --n-embd equal to --n-hidden (got {m.n_embd} and {m.n_hidden}) "
                "and a head other than adaptive")]
@@ -586,6 +587,18 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
     keep = subsample_keep(vocab.counts, tc.subsample) if tc.subsample > 0 else None
     bat = {s: Batcher(corpus.splits[s], vocab.boundary_id, mc.context, mc.window, device,
                       keep if s == "train" else None) for s in ("train", "val", "test")}
+    thin = subsample_keep(vocab.counts, tc.subsample_context) if tc.subsample_context > 0 else None
+    period = 0  # steps between fresh thinnings of the text the windows read: about one pass over it
+    if thin is not None:
+        kept = bat["train"].thin(thin, _thin_seed(tc.seed, 0))
+        period = max(1, kept // tc.batch_size)
+        if step >= period:  # resumed: the thinning of the current pass
+            bat["train"].thin(thin, _thin_seed(tc.seed, step // period))
+        say(f"subsample: windows read the text thinned to {kept:,} of {n_train:,} tokens ({kept / n_train:.0%}), "
+            f"thinned afresh every {period:,} steps")
+        for s in ("val", "test"):  # thinned once, so the held-out loss measures the task trained on
+            if bat[s].n > 1:
+                bat[s].thin(thin, _thin_seed(tc.seed, -1))
     val_pos = bat["val"].eval_positions(tc.eval_tokens) if bat["val"].n > 1 else None
     fwd = model
     if world > 1:
@@ -635,6 +648,8 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
                     stop_reason = "time budget"
                     break
             lr = lr_at(tc, step, progress)
+            if period and step and step % period == 0:
+                bat["train"].thin(thin, _thin_seed(tc.seed, step // period))
             pos = bat["train"].sample_positions(B, gen)  # (B,) the global batch; each rank takes its slice
             neg = model.sample_noise(gen) if mc.head in ("neg", "sampled") else None  # (K,)
             if step_graph is not None:  # gather to optimizer step in one graph, which sets its own lr
