@@ -395,8 +395,8 @@ class Batcher:
             text, idx = self.stream, pos[:, None] + self.off[None, :]  # (B, T)
         else:  # the nearest kept tokens on each side of the target, in the thinned text
             at = ((lambda a: torch.from_numpy(a[pos.numpy()]).long()) if cpu else (lambda a: a[pos].long()))
-            left = self.off < 0  # (T,)
-            text, idx = self.thinned, torch.where(left, at(self.before)[:, None], at(self.after)[:, None] - 1) + self.off  # (B, T)
+            base = torch.where(self.off < 0, at(self.before)[:, None], at(self.after)[:, None] - 1)  # (B, T)
+            text, idx = self.thinned, base + self.off  # (B, T)
         out = (idx < 0) | (idx >= self.n)
         idx = idx.clamp(0, self.n - 1)
         if cpu:

@@ -588,6 +588,8 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
     bat = {s: Batcher(corpus.splits[s], vocab.boundary_id, mc.context, mc.window, device,
                       keep if s == "train" else None) for s in ("train", "val", "test")}
     thin = subsample_keep(vocab.counts, tc.subsample_context) if tc.subsample_context > 0 else None
+    # only training windows read a thinned text: the held-out loss stays the loss on the real windows,
+    # comparable between runs with and without thinning
     period = 0  # steps between fresh thinnings of the text the windows read: about one pass over it
     if thin is not None:
         kept = bat["train"].thin(thin, _thin_seed(tc.seed, 0))
@@ -596,9 +598,6 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
             bat["train"].thin(thin, _thin_seed(tc.seed, step // period))
         say(f"subsample: windows read the text thinned to {kept:,} of {n_train:,} tokens ({kept / n_train:.0%}), "
             f"thinned afresh every {period:,} steps")
-        for s in ("val", "test"):  # thinned once, so the held-out loss measures the task trained on
-            if bat[s].n > 1:
-                bat[s].thin(thin, _thin_seed(tc.seed, -1))
     val_pos = bat["val"].eval_positions(tc.eval_tokens) if bat["val"].n > 1 else None
     fwd = model
     if world > 1:
