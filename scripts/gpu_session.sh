@@ -55,7 +55,7 @@ if has sweep; then
     i=$((i + 1))
     ( sweep_one $i "$f" > "$W/s$i.log" 2>&1; sed "s|^|[$f] |" "$W/s$i.log" ) &
     while (( $(jobs -rp | wc -l) >= ${SWEEP_JOBS:-3} )); do sleep 1; done
-  done <<< "${SWEEP:---batch-size 16384 --lr 1e-2 --max-steps 4000}"
+  done <<< "${SWEEP:-$'--seed 1\n--seed 2\n--seed 3'}"  # default: the preset with three seeds
   wait
 fi
 

@@ -179,7 +179,8 @@ def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cpu = resolve_config("word", {})
     assert gpu.to_dict() == cpu.to_dict()
-    assert (cpu.train.batch_size, cpu.train.subsample, cpu.train.subsample_context, cpu.model.tie) == (8192, 1e-4, 1e-3, True)
+    t = cpu.train
+    assert (t.batch_size, t.subsample, t.subsample_context, cpu.model.tie) == (8192, 1e-4, 1e-3, True)
     assert resolve_config("word", {"train": {"batch_size": 64}}).train.batch_size == 64  # a flag wins
     assert resolve_config("word", {"train": {"subsample_context": 0.0}}).train.subsample_context == 0.0
     assert resolve_config("char", {}).train.subsample_context == 0.0
