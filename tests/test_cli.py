@@ -130,3 +130,13 @@ def test_tie_with_unequal_sizes_is_one_line(words_file, tmp_path, capsys):
                "--tie", "--n-embd", "8", "--n-hidden", "16", "--max-steps", "5"])
     err = capsys.readouterr().err
     assert rc != 0 and "--tie needs --n-embd equal to --n-hidden (got 8 and 16)" in err and "Traceback" not in err
+
+
+def test_tie_without_direct_trains_with_a_warning(words_file, tmp_path, capsys):
+    common = ["train", "--level", "word", "--dataset", str(words_file), "--n-embd", "8", "--n-hidden", "8",
+              "--max-steps", "5", "--no-direct", "--min-count", "1"]
+    assert main([*common, "--out", str(tmp_path / "a"), "--tie"]) == 0
+    assert "warning: --tie without --direct did not train" in capsys.readouterr().out
+    assert main([*common, "--out", str(tmp_path / "b")]) == 0  # the preset's tie yields: no warning
+    out = capsys.readouterr().out
+    assert "warning: --tie" not in out and '"tie": false' in out

@@ -171,6 +171,8 @@ def test_preset_tied_tables_yield_to_sizes_set_by_hand():
     assert both.model.tie  # equal sizes: still tied
     insisted = resolve_config("word", {"model": {"n_hidden": 32, "tie": True}})
     assert insisted.model.tie  # train() refuses it with one line (test_cli checks the message)
+    assert not resolve_config("word", {"model": {"direct": False}}).model.tie  # tied without --direct fails to learn
+    assert resolve_config("word", {"model": {"direct": False, "tie": True}}).model.tie  # a warning (test_cli)
 
 
 def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):
