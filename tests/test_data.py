@@ -166,7 +166,9 @@ def test_subsampling_keeps_rare_targets_and_drops_frequent_ones():
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
-def test_windows_read_the_thinned_text_and_thinning_repeats_with_its_seed(device):
+@pytest.mark.parametrize("chunk", [1 << 22, 3])
+def test_windows_read_the_thinned_text_and_thinning_repeats_with_its_seed(device, chunk, monkeypatch):
+    monkeypatch.setattr(D.Batcher, "thin_chunk", chunk)
     # stream: . a the b . the c d the .   (the = 2, dropped always; the boundary asks to be dropped too)
     stream = np.array([0, 1, 2, 3, 0, 2, 4, 5, 2, 0], dtype=np.uint16)
     b = D.Batcher(stream, 0, 2, "both", device=device)
@@ -174,6 +176,7 @@ def test_windows_read_the_thinned_text_and_thinning_repeats_with_its_seed(device
     assert x.tolist() == [[0, 2, 5, 2], [0, 1, 3, 0]] and y.tolist() == [4, 2]
     m = b.thin(np.array([0.0, 1.0, 0.0, 1.0, 1.0, 1.0], dtype=np.float32), seed=3)
     assert m == 7 and torch.as_tensor(b.thinned).tolist() == [0, 1, 3, 0, 4, 5, 0, 0, 0, 0]
+    assert torch.as_tensor(b.before).tolist() == [0, 1, 2, 2, 3, 4, 4, 5, 6, 6]
     x, y = b.gather(torch.tensor([6, 2, 5], device=device))  # targets still from the whole text
     assert x.tolist() == [[0, 0, 5, 0], [0, 1, 3, 0], [0, 0, 4, 5]] and y.tolist() == [4, 2, 2]
     big = np.random.default_rng(0).integers(1, 50, 5000).astype(np.uint16)

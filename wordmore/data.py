@@ -432,6 +432,8 @@ class Batcher:
             need -= len(got[-1])
         return torch.cat(got)
 
+    thin_chunk = 1 << 22  # tokens thinned at a time: the temporaries stay small on a large corpus
+
     def thin(self, keep_prob, seed: int) -> int:
         """word2vec's subsampling of the text: each token is dropped with its probability (boundaries never)
         and the kept ones close up; from now on windows read the thinned text, so they reach past dropped
@@ -443,20 +445,24 @@ class Batcher:
             self.thinned, self.before, self.after = (np.empty(self.n, np.int32) if cpu else
                                                      torch.empty(self.n, dtype=torch.int32, device=self.device)
                                                      for _ in range(3))
-        src = torch.from_numpy(np.array(self.stream, dtype=np.int32)) if cpu else self.stream  # (n,)
+        view = (lambda a: torch.from_numpy(a)) if cpu else (lambda a: a)
+        thinned, before, after = view(self.thinned), view(self.before), view(self.after)  # (n,) each
         keep = torch.as_tensor(keep_prob, dtype=torch.float32).clone()  # (V,)
         keep[self.boundary] = 1.0
+        keep = keep.to(self.device)
         g = torch.Generator(device=self.device).manual_seed(seed)
-        u = torch.rand(self.n, generator=g, device=self.device)  # (n,)
-        mask = u < keep.to(self.device)[src.long()]  # (n,) kept
-        kept = src[mask]  # (m,)
-        m = kept.numel()
-        view = (lambda a: torch.from_numpy(a)) if cpu else (lambda a: a)
-        view(self.thinned)[:m] = kept
-        view(self.thinned)[m:] = self.boundary  # past the end: windows see a boundary
-        after = torch.cumsum(mask, 0, dtype=torch.int32)  # (n,) kept tokens up to and including each position
-        view(self.after).copy_(after)
-        view(self.before).copy_(after - mask.int())  # (n,) kept tokens strictly before each position
+        m = 0  # kept so far
+        for i in range(0, self.n, self.thin_chunk):
+            j = min(i + self.thin_chunk, self.n)
+            src = torch.from_numpy(np.asarray(self.stream[i:j], dtype=np.int32)) if cpu else self.stream[i:j]  # (c,)
+            mask = torch.rand(j - i, generator=g, device=self.device) < keep[src.long()]  # (c,) kept
+            kept = src[mask]  # (k,)
+            thinned[m:m + kept.numel()] = kept
+            upto = torch.cumsum(mask, 0, dtype=torch.int32) + m  # (c,) kept tokens up to and including each
+            after[i:j] = upto
+            before[i:j] = upto - mask.int()  # kept tokens strictly before each position
+            m += kept.numel()
+        thinned[m:] = self.boundary  # past the end: windows see a boundary
         return m
 
     def sample(self, batch_size: int, gen):
