@@ -579,9 +579,9 @@ def _run(cfg: RunConfig, state, out: Path, device, rank, world, is_main, say, t_
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=1))
         vocab.save(out / "vocab.json")
         say("config: " + json.dumps(cfg.to_dict()))
-    if mc.tie and not mc.direct:
-        say("warning: --tie without --direct did not train in our runs (the loss stays near chance and every "
-            "word vector points one way); add --direct or drop --tie")
+    if mc.tie and not mc.direct and mc.head == "sampled":
+        say("warning: --tie without --direct did not train in our runs of the sampled head (the loss stays near "
+            "chance and every word vector points one way); add --direct or drop --tie")
     n_params = sum(p.numel() for p in model.parameters())
     say(f"model: ContextMLP {n_params:,} parameters, vocab {len(vocab):,}, window {mc.window} x{mc.context}, "
         f"head {mc.head}, device {device} ({resolve_precision(device, tc.precision)})"
