@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from wordmore.embeddings import Embeddings, fmt_table
-from wordmore.train import latest_run_file, royal_check
+from wordmore.royal import royal_check
+from wordmore.train import latest_run_file
 
 
 def main(argv):

@@ -356,7 +356,7 @@ def cmd_report(args) -> int:
     from .embeddings import Embeddings, fmt_table
     from .evaluate import analogy_table, evaluate_analogies, find_eval_file
     from .plot import plot_curve, plot_embeddings
-    from .train import ROYALS, royal_check, royal_report
+    from .royal import ROYALS, royal_check, royal_report
     run = Path(args.run)
     emb = Embeddings.load(run)
     char = _is_char(run)

@@ -8,9 +8,8 @@ import numpy as np
 
 from .embeddings import SPECIALS, Embeddings
 from .errors import WordmoreError
+from .royal import DEFAULT_WORDS, GENDER_PAIRS as ARROWS
 
-DEFAULT_WORDS = ["king", "queen", "prince", "princess", "man", "woman", "boy", "girl"]
-ARROWS = [("man", "woman"), ("king", "queen"), ("boy", "girl"), ("prince", "princess")]
 
 
 def _mpl():
@@ -66,7 +65,7 @@ def plot_embeddings(emb: Embeddings, out, words: list[str] | None = None, method
         hi = idx
         words = emb.words
     else:
-        wanted = words or DEFAULT_WORDS
+        wanted = list(words or DEFAULT_WORDS)
         hi = [emb.index[k] for k in (emb.key(w) for w in wanted) if k is not None]
         if not hi:
             raise WordmoreError(f"none of the words {', '.join(wanted)} is in the model")

@@ -1,0 +1,40 @@
+"""The question the tool exists for: are king, queen, prince and princess near each other? Word lists and checks."""
+from __future__ import annotations
+
+from .embeddings import Embeddings
+
+ROYALS = ("king", "queen", "prince", "princess")
+GENDER_PAIRS = (("man", "woman"), ("king", "queen"), ("boy", "girl"), ("prince", "princess"))
+DEFAULT_WORDS = ("king", "queen", "prince", "princess", "man", "woman", "boy", "girl")  # the pictures' highlights
+
+
+def royal_check(emb: Embeddings, k: int = 10) -> dict:
+    """Each royal's top k with the ranks of the other three, and whether king - man + woman gives queen."""
+    rows, ok = [], True
+    for w in ROYALS:
+        nb = [x for x, _ in emb.neighbors(w, k)]
+        others = [o for o in ROYALS if o != w]
+        missing = [o for o in others if o not in nb]
+        ok &= not missing
+        rows.append({"word": w, "top": nb, "missing_royals": missing,
+                     "ranks": {o: (nb.index(o) + 1 if o in nb else None) for o in others}})
+    ana = emb.analogy("king", "man", "woman", 5)
+    queen_first = bool(ana) and ana[0][0] == "queen"
+    return {"rows": rows, "all_in_top": ok, "analogy": ana, "queen_first": queen_first,
+            "pass": ok and queen_first}
+
+
+def royal_report(emb: Embeddings, k: int = 10) -> str:
+    """The royals' neighbours and king - man + woman, as printed after a word run."""
+    lines = ["", "Are king, queen, prince and princess near each other?"]
+    present = [w for w in ROYALS if emb.key(w) is not None]
+    for w in present:
+        nb = emb.neighbors(w, k)
+        lines.append(f"  {w:>9}: " + ", ".join(f"{x} {s:.2f}" for x, s in nb))
+    missing = [w for w in ROYALS if w not in present]
+    if missing:
+        lines.append(f"  (not in the vocabulary: {', '.join(missing)})")
+    if all(emb.key(w) is not None for w in ("king", "man", "woman")):
+        res = emb.analogy("king", "man", "woman", 5)
+        lines.append("  king - man + woman = " + ", ".join(f"{x} {s:.2f}" for x, s in res))
+    return "\n".join(lines)
