@@ -18,20 +18,20 @@ import argparse
 import json
 import platform
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from wordmore.baseline import common_questions, corpus_sentences, train_gensim
+from wordmore.config import resolve_config
 from wordmore.embeddings import Embeddings, fmt_table
+from wordmore.errors import WordmoreError
 from wordmore.evaluate import evaluate_analogies, find_eval_file
 from wordmore.model import ContextMLP
-from wordmore.train import pick_device, resolve_config, resolve_precision, train
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_gensim import common_questions, sentences  # noqa: E402
+from wordmore.runtime import pick_device, resolve_precision
+from wordmore.train import train
 
 
 def device_name(dev: torch.device) -> str:
@@ -98,8 +98,8 @@ def main():
             except Exception as e:  # one variant failing (a compiler missing, say) leaves the others
                 print(f"batch {bs} {mode}: failed: {type(e).__name__}: {e}", flush=True)
                 continue
-            cfg.model.vocab_size = len(json.loads((Path(cfg.train.out) / "vocab.json").read_text())["itos"])
-            flops_tok = ContextMLP(cfg.model).matmul_flops_per_token()
+            saved = json.loads((Path(cfg.train.out) / "config.json").read_text())["model"]
+            flops_tok = ContextMLP(type(cfg.model)(**saved)).matmul_flops_per_token()
             tps = summary.get("steady_tokens_per_s") or summary["tokens_per_s"]
             how = ("CUDA graph" if summary.get("cuda_graph") else "eager") if mode != "compile" else "torch.compile"
             label = f"wordmore default word MLP, batch {bs}{' (default)' if bs == default_batch else ''}, {how}"
@@ -110,19 +110,15 @@ def main():
                   f"{flops_tok * tps / 1e9:.1f} GFLOP/s = {100 * flops_tok * tps / peak:.1f}% of peak", flush=True)
     try:
         if args.no_gensim:
-            raise ImportError("--no-gensim")
-        from gensim.models import Word2Vec
-    except ImportError as e:
-        print(f"gensim rows skipped ({e})")
-    else:
-        sents = sentences(args.corpus)
+            raise WordmoreError("--no-gensim")
+        sents = corpus_sentences(args.corpus)
         n_tok = sum(map(len, sents))
-        for label, sg in (("gensim CBOW, 5 epochs", 0), ("gensim skip-gram, 5 epochs", 1)):
-            t0 = time.time()
-            m = Word2Vec(sents, vector_size=100, window=5, min_count=5, workers=2, seed=1, sg=sg, epochs=5)
-            dt = time.time() - t0
+        for label, sg in (("gensim CBOW, 5 epochs", False), ("gensim skip-gram, 5 epochs", True)):
+            emb, dt = train_gensim(sents, sg=sg, epochs=5)
             rows.append({"model": label, "seconds": dt, "tokens_per_s": 5 * n_tok / dt, "gflops": None,
-                         "peak_ratio": None, "emb": Embeddings(list(m.wv.index_to_key), m.wv.vectors, lowercase=True)})
+                         "peak_ratio": None, "emb": emb})
+    except WordmoreError as e:
+        print(f"gensim rows skipped ({e})")
     q = find_eval_file("questions-words.txt")
     if q:
         common = common_questions(q, [r["emb"] for r in rows])

@@ -10,34 +10,12 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from wordmore.data import DataConfig, iter_text, load_texts, resolve
+from wordmore.baseline import common_questions, corpus_sentences, train_gensim
 from wordmore.embeddings import Embeddings, fmt_table
-from wordmore.evaluate import evaluate_analogies, find_eval_file, read_analogies
-from wordmore.vocab import TokenizerConfig, iter_units
-
-
-def sentences(corpus: str) -> list[list[str]]:
-    """The corpus through wordmore's own datasets path and tokenizer (paragraph units, lower-cased)."""
-    cfg = DataConfig(dataset=corpus)
-    src = resolve(corpus, cfg)
-    ds = load_texts(src, cfg, src.sample_by or "paragraph")
-    return list(iter_units(iter_text(ds, "text"), TokenizerConfig("word")))
-
-
-def common_questions(path, models, top=30000) -> Path:
-    keep = [set(w.upper() for w in m.words[:top]) for m in models]
-    out = Path(tempfile.mkdtemp()) / "questions-common.txt"
-    with open(out, "w") as f:
-        for name, qs in read_analogies(path):
-            f.write(f": {name}\n")
-            for _, ws in qs:
-                if all(all(w.upper() in k for w in ws) for k in keep):
-                    f.write(" ".join(ws) + "\n")
-    return out
+from wordmore.evaluate import evaluate_analogies, find_eval_file
 
 
 def main():
@@ -63,19 +41,15 @@ def main():
         s = Path(run) / "summary.json"
         wm_time = json.loads(s.read_text()).get("train_seconds") if s.exists() else None
     models = {"wordmore (default run)": (Embeddings.load(run), wm_time)}
-    from gensim.models import Word2Vec
     t0 = time.time()
-    sents = sentences(args.corpus)
+    sents = corpus_sentences(args.corpus)
     load_s = time.time() - t0
     print(f"corpus {args.corpus}: {sum(map(len, sents)):,} tokens in {len(sents):,} units ({load_s:.1f}s to load)")
-    confs = [(f"gensim CBOW, {e} epochs", dict(sg=0, epochs=e)) for e in args.epochs]
+    confs = [(f"gensim CBOW, {e} epochs", dict(sg=False, epochs=e)) for e in args.epochs]
     if args.sg:
-        confs.append(("gensim skip-gram, 5 epochs", dict(sg=1, epochs=5)))
+        confs.append(("gensim skip-gram, 5 epochs", dict(sg=True, epochs=5)))
     for name, kw in confs:
-        t0 = time.time()
-        m = Word2Vec(sents, vector_size=100, window=5, min_count=5, workers=2, seed=1, **kw)
-        dt = time.time() - t0
-        models[name] = (Embeddings(list(m.wv.index_to_key), m.wv.vectors, lowercase=True), dt)
+        models[name] = train_gensim(sents, **kw)
     common = common_questions(questions, [e for e, _ in models.values()])
     rows = []
     for name, (emb, dt) in models.items():

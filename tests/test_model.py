@@ -3,7 +3,9 @@ import math
 import pytest
 import torch
 
-from wordmore.model import ContextMLP, ModelConfig, SampledSoftmaxLoss, SparseRows, mask_hits, unique_rows
+from wordmore.config import ModelConfig
+from wordmore.errors import WordmoreError
+from wordmore.model import ContextMLP, SampledSoftmaxLoss, SparseRows, mask_hits, unique_rows
 
 
 def cfg(**kw):
@@ -41,7 +43,7 @@ def test_adaptive_head_gives_normalised_log_probs():
 
 def test_neg_head_loss_and_sparse_grads():
     torch.manual_seed(0)
-    m = ContextMLP(cfg(head="neg", negatives=8, sparse=True))
+    m = ContextMLP(cfg(head="neg", negatives=8), sparse=True)
     m.set_noise([5] * 10 + [0] * 20)  # noise only from ids 1..9
     m.generator = torch.Generator().manual_seed(0)
     _, loss = m(torch.randint(0, 30, (6, 3)), torch.randint(10, 30, (6,)))
@@ -50,7 +52,7 @@ def test_neg_head_loss_and_sparse_grads():
     # zero-initialised output table: every logit is 0, so loss = log 2 * (1 + neg_weight)
     assert abs(loss.item() - math.log(2) * (1 + m.cfg.neg_weight)) < 1e-4
     assert m.noise[0] == 0  # the boundary is never noise
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no normalised probabilities"):
         m.log_probs(torch.zeros(1, 3, dtype=torch.long))
 
 
@@ -69,9 +71,13 @@ def test_model_learns_a_deterministic_sequence():
     assert m(x)[0].argmax(-1).tolist() == y.tolist()
 
 
-def test_unknown_head_rejected():
-    with pytest.raises(ValueError):
+def test_unknown_head_and_out_of_range_sizes_rejected():
+    with pytest.raises(WordmoreError, match="--head must be one of softmax, adaptive, neg, sampled"):
         ContextMLP(cfg(head="hs"))
+    with pytest.raises(WordmoreError, match="--n-layer must be at most 64"):
+        ContextMLP(cfg(n_layer=100000))
+    with pytest.raises(WordmoreError, match="--negatives must be at most"):
+        ContextMLP(cfg(head="neg", negatives=10 ** 9))
 
 
 def test_sampled_softmax_head_starts_at_log_of_candidates_and_learns():
@@ -180,5 +186,5 @@ def test_tied_tables_share_one_parameter_and_learn(head):
     _, loss = m(torch.randint(0, 30, (8, 3)), torch.randint(1, 30, (8,)))
     loss.backward()
     assert m.C.weight.grad is not None and m.C.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="tie"):
+    with pytest.raises(WordmoreError, match="--tie needs --n-embd equal to --n-hidden"):
         ContextMLP(cfg(tie=True, n_embd=4, n_hidden=16))

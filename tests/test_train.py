@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from wordmore.cli import main
-from wordmore.errors import WordmoreError
-from wordmore.train import (RunConfig, RunLock, load_checkpoint, lr_at, resolve_config, train, TrainConfig)
+from wordmore.checkpoint import load_checkpoint
+from wordmore.config import TrainConfig, resolve_config
+from wordmore.train import lr_at, train
 
 TINY = ["--n-embd", "4", "--n-hidden", "16", "--context", "3", "--batch-size", "32", "--eval-every", "20",
         "--eval-tokens", "500", "--ckpt-every", "10", "--warmup", "5"]
@@ -96,11 +97,6 @@ def test_bad_runs_are_clear_errors(names_file, words_file, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_newer_checkpoint_format_is_refused(tmp_path):
-    torch.save({"format": 99, "model": {}}, tmp_path / "ckpt.pt")
-    with pytest.raises(WordmoreError, match="newer"):
-        load_checkpoint(tmp_path / "ckpt.pt")
-
 
 def test_corpus_smaller_than_the_window(tmp_path, capsys):
     p = tmp_path / "tiny.txt"
@@ -135,19 +131,6 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(names_file, tmp_path, mon
     assert load_checkpoint(out / "ckpt.pt")["step"] == 20  # the last good one
 
 
-def test_lock_refuses_live_owner_and_recovers_stale(tmp_path):
-    lock = RunLock(tmp_path)
-    (tmp_path / ".lock").write_text(f"{os.getppid()}\n")  # a live process
-    with pytest.raises(WordmoreError, match="in use by a live run"):
-        lock.acquire()
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    (tmp_path / ".lock").write_text(f"{p.pid}\n")  # a dead one
-    lock.acquire()
-    assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
-    lock.release()
-    assert not (tmp_path / ".lock").exists()
-
 
 def test_lr_schedule_warms_up_then_decays():
     tc = TrainConfig(lr=1.0, warmup=10, min_lr_frac=0.1)
@@ -157,35 +140,7 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_at(tc, 99, 1.0) == pytest.approx(0.1)
 
 
-def test_presets_then_overrides():
-    cfg = resolve_config("word", {"model": {"n_hidden": 7}})
-    assert cfg.data.dataset == "fairy" and cfg.model.n_hidden == 7 and cfg.tokenizer.level == "word"
-    assert RunConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
 
-
-def test_preset_tied_tables_yield_to_sizes_set_by_hand():
-    assert resolve_config("word", {}).model.tie
-    untied = resolve_config("word", {"model": {"n_hidden": 32}})
-    assert (untied.model.n_hidden, untied.model.n_embd, untied.model.tie) == (32, 100, False)
-    both = resolve_config("word", {"model": {"n_hidden": 64, "n_embd": 64}})
-    assert both.model.tie  # equal sizes: still tied
-    insisted = resolve_config("word", {"model": {"n_hidden": 32, "tie": True}})
-    assert insisted.model.tie  # train() refuses it with one line (test_cli checks the message)
-    assert not resolve_config("word", {"model": {"direct": False}}).model.tie  # tied without --direct fails to learn
-    assert resolve_config("word", {"model": {"direct": False, "tie": True}}).model.tie  # a warning (test_cli)
-
-
-def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    gpu = resolve_config("word", {})
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    cpu = resolve_config("word", {})
-    assert gpu.to_dict() == cpu.to_dict()
-    t = cpu.train
-    assert (t.batch_size, t.subsample, t.subsample_context, cpu.model.tie) == (8192, 1e-4, 1e-3, True)
-    assert resolve_config("word", {"train": {"batch_size": 64}}).train.batch_size == 64  # a flag wins
-    assert resolve_config("word", {"train": {"subsample_context": 0.0}}).train.subsample_context == 0.0
-    assert resolve_config("char", {}).train.subsample_context == 0.0
 
 
 def test_resume_on_another_device_layout_keeps_weights_and_restarts_moments(words_file, tmp_path, capsys):
@@ -306,3 +261,16 @@ def test_ddp_two_cpu_processes_match_single_process(words_file, tmp_path):
     assert abs(a["val_loss"] - b["val_loss"]) < 1e-4  # same global batches, averaged gradients
     wa, wb = load_checkpoint(single / "ckpt.pt")["model"], load_checkpoint(ddp / "ckpt.pt")["model"]
     assert torch.allclose(wa["C.weight"], wb["C.weight"], atol=1e-4)
+
+
+def test_train_returns_its_summary_and_leaves_the_royal_table_to_the_cli(words_file, tmp_path, capsys):
+    cfg = resolve_config("word", {"train": {"out": str(tmp_path / "r"), "max_steps": 12, "batch_size": 32,
+                                            "minutes": 0.0, "eval_every": 6, "eval_tokens": 200, "warmup": 2},
+                                  "data": {"dataset": str(words_file), "min_count": 1},
+                                  "model": {"n_embd": 8, "n_hidden": 8, "negatives": 8}})
+    said = []
+    summary = train(cfg, log=said.append)
+    assert summary["step"] == 12 and summary["stopped"] == "max_steps" and summary["val_loss"] > 0
+    assert not any("Are king" in s for s in said) and "Are king" not in capsys.readouterr().out
+    lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["step"] for l in lines] == [6, 12, 12]  # two evaluations, then the final record

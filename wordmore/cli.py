@@ -6,91 +6,63 @@ import json
 import os
 import sys
 import time
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from pathlib import Path
 
 from .errors import WordmoreError
-
-# train flags come from the dataclasses; these fields are internal
-_SKIP = {("tokenizer", "level"), ("model", "vocab_size"), ("model", "sparse"), ("train", "level")}
-_HELP = {
-    "dataset": "catalog name (names, fairy, ...), local file/folder/glob, hub id OWNER/NAME[:CONFIG], or an encoded corpus folder (the cache folder a run prints)",
-    "out": "run directory (default runs/<level>-<dataset>)", "device": "auto | cpu | cuda | cuda:N | mps",
-    "context": "tokens on each used side of the target", "window": "left (language model) or both sides",
-    "head": "output layer: softmax | adaptive | neg", "minutes": "wall-clock budget for the whole command",
-    "stop_after": "stop with a checkpoint after this step, keeping the schedule",
-    "subsample": "word2vec subsampling threshold for training targets (0 = off)",
-    "subsample_context": "word2vec subsampling threshold for the text the context windows read: dropped words "
-                         "close up, so windows reach past them (0 = off)",
-    "compile": "torch.compile the model", "cuda_graph": "one CUDA GPU: capture the whole step once as a CUDA graph and replay it",
-    "sample_by": "text unit: line | paragraph | document", "min_count": "drop tokens seen fewer times",
-    "max_vocab": "keep at most this many entries (0 = all)", "emb_init": "std of the embedding table at init",
-    "resume": "continue the checkpoint in --out exactly",
-    "tie": "one table for context and predicted words (needs --n-embd = --n-hidden)",
-    "direct": "Bengio's direct connections: a linear path from the window to the output",
-    "precision": "auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32", "overwrite": "start again over an existing run",
-}
-_POS_INT = {"context", "n_embd", "n_hidden", "n_layer", "batch_size", "max_steps", "eval_every", "eval_tokens",
-            "ckpt_every", "negatives", "min_count"}
-_CHOICES = {"window": ["left", "both"], "head": ["softmax", "adaptive", "neg", "sampled"],
-            "sample_by": ["", "line", "paragraph", "document"], "precision": ["auto", "bf16", "fp32"]}
-
+from .options import field_choices, field_default, limit_error
 
 def _int_type(lo: int):
-    def conv(s):
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
-        return v
-    return conv
+    """argparse type: an integer of at least lo (query flags)."""
+    return _field_type(int, {"min": lo})
 
 
-def _float_type(lo: float, strict: bool, hi: float | None = None):
+def _float_type(lo: float, strict: bool):
+    """argparse type: a number above lo (strict) or at least lo."""
+    return _field_type(float, {"gt" if strict else "min": lo})
+
+
+def _field_type(kind, meta: dict):
+    """argparse type for an int or float field, checked against the field's limits."""
     def conv(s):
         try:
-            v = float(s)
+            v = kind(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-        if v != v or (strict and v <= lo) or (not strict and v < lo) or (hi is not None and v >= hi):
-            rng = f"> {lo}" if strict else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"must be {rng}{f' and < {hi}' if hi is not None else ''}, got {s}")
+            raise argparse.ArgumentTypeError(f"{s!r} is not {'an integer' if kind is int else 'a number'}") from None
+        why = limit_error(v, meta)
+        if why:
+            raise argparse.ArgumentTypeError(why)
         return v
     return conv
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
-    from .train import PRESETS, SECTIONS
+    """One --flag per config field, with its help, choices and limits from the dataclasses; defaults by level."""
+    from .config import PRESETS, SECTIONS
     for section, kls in SECTIONS.items():
         g = p.add_argument_group(section)
         for f in fields(kls):
-            if (section, f.name) in _SKIP:
+            if f.metadata.get("cli") is False:
                 continue
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default if f.default is not MISSING else f.default_factory()
+            default = field_default(f)
             per = {lv: PRESETS[lv].get(section, {}).get(f.name, default) for lv in PRESETS}
             dflt = (f"default {per['char']!r}" if per["char"] == per["word"]
                     else f"default: char {per['char']!r}, word {per['word']!r}")
+            limit = f", at most {f.metadata['max']:,}" if "max" in f.metadata else ""
             kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
-                  "help": f"{_HELP.get(f.name, '')} ({dflt})".strip()}
+                  "help": f"{f.metadata.get('help', '')} ({dflt}{limit})".strip()}
+            flag, choices = "--" + f.name.replace("_", "-"), field_choices(kls, f.name)
             if isinstance(default, bool):
                 g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-            elif isinstance(default, int):
-                lo = 1 if f.name in _POS_INT else 0
-                g.add_argument(flag, type=_int_type(lo), metavar="N", **kw)
-            elif isinstance(default, float):
-                if f.name in ("val_frac", "test_frac", "min_lr_frac"):
-                    t = _float_type(0.0, False, 1.0)
-                else:
-                    t = _float_type(0.0, f.name in ("lr", "div_value", "neg_weight", "emb_init"))
-                g.add_argument(flag, type=t, metavar="X", **kw)
+            elif choices:
+                g.add_argument(flag, choices=choices, **kw)
+            elif isinstance(default, (int, float)):
+                g.add_argument(flag, type=_field_type(type(default), f.metadata), metavar="N" if
+                               isinstance(default, int) else "X", **kw)
             elif isinstance(default, list):
-                g.add_argument(flag, type=_int_type(1), nargs="+", metavar="N", **kw)
+                g.add_argument(flag, type=_field_type(int, f.metadata), nargs="+", metavar="N", **kw)
             else:
-                g.add_argument(flag, choices=_CHOICES.get(f.name), metavar=None if f.name in _CHOICES
-                               else f.name.upper(), **kw)
+                g.add_argument(flag, metavar=f.name.upper(), **kw)
 
 
 def _query_flags(p: argparse.ArgumentParser, k: int | None = 10) -> None:
@@ -114,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (char level on names, word level on fairy tales)")
     p.add_argument("--level", default="char", help="char | word (default char): only changes tokenization "
                    "and the preset defaults shown below")
+    p.add_argument("--no-royals", action="store_true", help="word level: do not print the royal table at the end")
     _add_train_flags(p)
 
     p = sub.add_parser("sample", help="print new names from a char model")
@@ -174,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _model_path(arg: str) -> Path:
     if arg:
         return Path(arg)
-    from .train import latest_run_file
+    from .checkpoint import latest_run_file
     f = latest_run_file()
     if f.exists():
         p = Path(f.read_text().strip())
@@ -195,18 +168,23 @@ def _check_k(emb, k):
 
 
 def cmd_train(args, overrides) -> int:
-    from .train import resolve_config, train
+    from .config import resolve_config
     t0 = time.time()
-    if args.level not in ("char", "word"):
-        raise WordmoreError(f"unknown level {args.level!r}: choose char or word")
-    cfg = resolve_config(args.level, overrides)
+    cfg = resolve_config(args.level, overrides).validate()
+    from .train import train
     summary = train(cfg, t_start=t0)
-    return 130 if summary.get("interrupted") else 0
+    if summary.get("interrupted"):
+        return 130
+    if cfg.train.level == "word" and not args.no_royals and int(os.environ.get("RANK", 0)) == 0:
+        from .embeddings import Embeddings
+        from .royal import royal_report
+        print(royal_report(Embeddings.load(summary["run_dir"])))
+    return 0
 
 
 def cmd_sample(args) -> int:
     import torch
-    from .train import load_model
+    from .checkpoint import load_model
     model, vocab, cfg, _ = load_model(_model_path(args.model))
     if cfg.model.window != "left" or not model.normalised():
         raise WordmoreError("sampling needs a left-window model with a softmax or adaptive head")

@@ -11,12 +11,13 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
 import numpy as np
 
 from .atomic import atomic_path, atomic_write_text
 from .errors import WordmoreError
+from .options import opt
 from .vocab import TokenizerConfig, Vocab, count_tokens, iter_units
 
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "data" / "catalog.json"
@@ -28,17 +29,19 @@ SPLITS = ("train", "val", "test")
 class DataConfig:
     """Where the text comes from and how it is cut into units, vocabulary and splits."""
 
-    dataset: str = ""  # catalog name, local file/folder/glob, or hub id[:config]
-    hf_split: str = "train"  # split of a hub dataset to read
-    text_column: str = "text"
-    sample_by: str = ""  # line | paragraph | document ('' = the catalog's or the level's choice)
-    streaming: bool = False  # stream the dataset (for corpora larger than RAM)
-    min_count: int = 1
-    max_vocab: int = 0  # 0 = no limit
-    val_frac: float = 0.1
-    test_frac: float = 0.1
-    split_seed: int = 42
-    cache_dir: str = ""  # '' = $WORDMORE_CACHE or ~/.cache/wordmore
+    dataset: str = opt("", "catalog name (names, fairy, ...), local file/folder/glob, hub id OWNER/NAME[:CONFIG], "
+                       "or an encoded corpus folder (the cache folder a run prints)")
+    hf_split: str = opt("train", "split of a hub dataset to read")
+    text_column: str = opt("text", "column holding the text")
+    sample_by: Literal["", "line", "paragraph", "document"] = opt(
+        "", "text unit: line | paragraph | document ('' = the catalog's or the level's choice)")
+    streaming: bool = opt(False, "stream the dataset (for corpora larger than RAM)")
+    min_count: int = opt(1, "drop tokens seen fewer times", min=1)
+    max_vocab: int = opt(0, "keep at most this many entries (0 = all)", min=0)
+    val_frac: float = opt(0.1, "fraction of text units held out for validation", min=0.0, lt=1.0)
+    test_frac: float = opt(0.1, "fraction of text units held out for the test loss", min=0.0, lt=1.0)
+    split_seed: int = opt(42, "seed of the train/val/test split", min=0)
+    cache_dir: str = opt("", "folder for downloads and encoded corpora ('' = $WORDMORE_CACHE or ~/.cache/wordmore)")
 
 
 def cache_root(cfg: DataConfig) -> Path:

@@ -1,37 +1,11 @@
 """The context-window MLP of Bengio et al. 2003 ("A Neural Probabilistic Language Model", JMLR 3), as in makemore."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-@dataclass
-class ModelConfig:
-    """Shape of the network; vocab_size is filled in from the data."""
-
-    vocab_size: int = 0
-    context: int = 3  # tokens on each used side of the target
-    window: str = "left"  # left: a language model (makemore); both: the words on both sides
-    n_embd: int = 10  # embedding width (rows of the table C)
-    n_hidden: int = 200  # tanh hidden units
-    n_layer: int = 1  # tanh hidden layers
-    head: str = "softmax"  # softmax | adaptive | neg (logistic, word2vec) | sampled (sampled softmax)
-    cutoffs: list = field(default_factory=lambda: [2000, 10000])  # adaptive softmax clusters
-    div_value: float = 4.0
-    negatives: int = 256  # neg head: noise words shared by the batch
-    neg_weight: float = 5.0  # neg head: total weight of the noise terms per example
-    emb_init: float = 0.01  # std of C at init: small, so Adam-sized updates move it
-    direct: bool = False  # Bengio's direct connections W x, factored through the output layer (U P x)
-    sparse: bool = False  # sparse gradients for the large tables (word level, single process)
-    tie: bool = False  # one table for context and predicted words (Press & Wolf 2017); needs n_embd == n_hidden
-
-    @property
-    def n_ctx(self) -> int:
-        """Tokens in one window."""
-        return self.context * (2 if self.window == "both" else 1)
+from .config import ModelConfig
 
 
 class SampledSoftmaxLoss(torch.autograd.Function):
@@ -122,11 +96,13 @@ class SparseRows(torch.autograd.Function):
 class ContextMLP(nn.Module):
     """Embed a window of tokens, concatenate, tanh hidden layer(s), predict the target token."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, sparse: bool = False):
+        """sparse: sparse gradients for the large tables (word level on one CPU process, with RowAdam)."""
         super().__init__()
-        self.cfg = cfg
+        self.cfg = cfg.validate()
+        self.sparse = sparse
         V, D, H = cfg.vocab_size, cfg.n_embd, cfg.n_hidden
-        self.C = nn.Embedding(V, D, sparse=cfg.sparse)
+        self.C = nn.Embedding(V, D, sparse=sparse)
         nn.init.normal_(self.C.weight, std=cfg.emb_init)
         layers, fan_in = [], cfg.n_ctx * D
         for _ in range(cfg.n_layer):
@@ -140,9 +116,6 @@ class ContextMLP(nn.Module):
         if self.direct is not None:
             nn.init.normal_(self.direct.weight, std=1.0 / (cfg.n_ctx * D) ** 0.5)
         self.generator: torch.Generator | None = None  # used by the neg head for noise samples
-        if cfg.tie and (cfg.head == "adaptive" or D != H):
-            raise ValueError("--tie needs the softmax, neg or sampled head and --n-embd equal to --n-hidden "
-                             f"(got head {cfg.head}, n_embd {D}, n_hidden {H})")
         if cfg.head == "softmax":
             self.out = nn.Linear(H, V)
             nn.init.normal_(self.out.weight, std=0.01 / H ** 0.5)  # not over-confident at init
@@ -160,13 +133,11 @@ class ContextMLP(nn.Module):
             if cfg.tie:
                 self.out_emb = self.C  # the same rows predict and are predicted
             else:
-                self.out_emb = nn.Embedding(V, H, sparse=cfg.sparse)
+                self.out_emb = nn.Embedding(V, H, sparse=sparse)
                 nn.init.zeros_(self.out_emb.weight)
-            self.out_bias = nn.Embedding(V, 1, sparse=cfg.sparse)
+            self.out_bias = nn.Embedding(V, 1, sparse=sparse)
             nn.init.zeros_(self.out_bias.weight)
             self.register_buffer("noise", torch.ones(V), persistent=False)
-        else:
-            raise ValueError(f"unknown head {cfg.head!r}: choose softmax, adaptive, neg or sampled")
 
     def set_noise(self, counts) -> None:
         """Noise distribution of the neg head: unigram counts ** 0.75 (word2vec)."""

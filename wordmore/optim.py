@@ -1,4 +1,4 @@
-"""RowAdam: lazy Adam for embedding tables with sparse gradients, as gather, one fused Adam pass, scatter."""
+"""Optimizers: RowAdam (lazy Adam for sparse embedding rows) and the training run's optimizer set."""
 from __future__ import annotations
 
 import math
@@ -70,3 +70,25 @@ class RowAdam(torch.optim.Optimizer):
                 for full, part in ((p, w), (st["exp_avg"], m), (st["exp_avg_sq"], v)):
                     full.index_copy_(0, rows, part)
         return loss
+
+
+def build_optimizers(model, lr: float, weight_decay: float, device, capturable: bool = False) -> dict:
+    """AdamW for the dense weights (decay on the hidden layers only) and RowAdam for sparse tables."""
+    sparse, decay, no_decay = [], [], []
+    for name, p in model.named_parameters():
+        table = name.startswith(("C.", "out_emb", "out_bias"))
+        if model.sparse and table:
+            sparse.append(p)
+        elif p.dim() >= 2 and not name.startswith(("C.", "out_emb")):
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    kw = {"fused": True} if device.type in ("cuda", "cpu") else {}
+    if capturable:
+        kw["capturable"] = True
+    opts = {"dense": torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                        {"params": no_decay, "weight_decay": 0.0}],
+                                       lr=lr, betas=(0.9, 0.99), **kw)}
+    if sparse:
+        opts["sparse"] = RowAdam(sparse, lr=lr, betas=(0.9, 0.99))
+    return opts

@@ -5,8 +5,10 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Iterator, Literal
+
+from .options import INTERNAL, opt
 
 BOUNDARY = {"char": ".", "word": "<s>"}
 UNK = "<unk>"
@@ -21,9 +23,9 @@ _WORD_PUNCT_RE = re.compile(_WORD + r"|[^\w\s]")
 class TokenizerConfig:
     """How text becomes tokens; saved with every vocabulary."""
 
-    level: str = "word"  # char | word
-    lowercase: bool = True
-    punct: bool = False  # word level: keep punctuation marks as tokens
+    level: Literal["char", "word"] = field(default="word", metadata=INTERNAL)
+    lowercase: bool = opt(True, "lowercase the text (--no-lowercase keeps case)")
+    punct: bool = opt(False, "word level: keep punctuation marks as tokens")
 
     def __post_init__(self):
         if self.level not in ("char", "word"):

@@ -1,0 +1,79 @@
+import argparse
+
+import pytest
+import torch
+
+from wordmore.cli import build_parser
+from wordmore.config import PRESETS, SECTIONS, ModelConfig, RunConfig, resolve_config
+from wordmore.errors import WordmoreError
+from wordmore.options import field_choices
+
+
+def test_presets_then_overrides():
+    cfg = resolve_config("word", {"model": {"n_hidden": 7}})
+    assert cfg.data.dataset == "fairy" and cfg.model.n_hidden == 7 and cfg.tokenizer.level == "word"
+    assert RunConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
+
+
+def test_preset_tied_tables_yield_to_sizes_set_by_hand():
+    assert resolve_config("word", {}).model.tie
+    untied = resolve_config("word", {"model": {"n_hidden": 32}})
+    assert (untied.model.n_hidden, untied.model.n_embd, untied.model.tie) == (32, 100, False)
+    both = resolve_config("word", {"model": {"n_hidden": 64, "n_embd": 64}})
+    assert both.model.tie  # equal sizes: still tied
+    insisted = resolve_config("word", {"model": {"n_hidden": 32, "tie": True}})
+    assert insisted.model.tie  # train() refuses it with one line (test_cli checks the message)
+    assert not resolve_config("word", {"model": {"direct": False}}).model.tie  # tied without --direct fails to learn
+    assert resolve_config("word", {"model": {"direct": False, "tie": True}}).model.tie  # a warning (test_cli)
+
+
+def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    gpu = resolve_config("word", {})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cpu = resolve_config("word", {})
+    assert gpu.to_dict() == cpu.to_dict()
+    t = cpu.train
+    assert (t.batch_size, t.subsample, t.subsample_context, cpu.model.tie) == (8192, 1e-4, 1e-3, True)
+    assert resolve_config("word", {"train": {"batch_size": 64}}).train.batch_size == 64  # a flag wins
+    assert resolve_config("word", {"train": {"subsample_context": 0.0}}).train.subsample_context == 0.0
+    assert resolve_config("char", {}).train.subsample_context == 0.0
+
+
+def test_validate_names_the_flag_and_its_limit():
+    cfg = resolve_config("word", {"model": {"n_layer": 100000}})
+    with pytest.raises(WordmoreError, match="--n-layer must be at most 64, got 100000"):
+        cfg.validate()
+    with pytest.raises(WordmoreError, match="--window must be one of left, both, not 'middle'"):
+        resolve_config("char", {"model": {"window": "middle"}}).validate()
+    with pytest.raises(WordmoreError, match="--val-frac must be < 1.0"):
+        resolve_config("char", {"data": {"val_frac": 1.5}}).validate()
+    assert resolve_config("word", {}).validate().model.tie  # the presets themselves are valid
+    assert resolve_config("char", {}).validate().train.level == "char"
+
+
+def test_the_tie_rule_is_one_method_used_by_validate_and_the_preset():
+    m = ModelConfig(n_embd=8, n_hidden=16, tie=True)
+    assert "--tie needs --n-embd equal to --n-hidden (got 8 and 16)" in m.tie_conflict()
+    assert ModelConfig(n_embd=8, n_hidden=8, tie=True, head="sampled").tie_conflict() is None
+    assert "adaptive" in ModelConfig(n_embd=8, n_hidden=8, tie=True, head="adaptive").tie_conflict()
+
+
+def test_cli_flags_take_choices_and_help_from_the_dataclasses():
+    train = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    by_dest = {a.dest: a for a in train._actions}
+    assert tuple(by_dest["model.head"].choices) == field_choices(ModelConfig, "head") == (
+        "softmax", "adaptive", "neg", "sampled")
+    assert by_dest["model.window"].help.startswith("left: a language model")
+    for section, kls in SECTIONS.items():  # every offered field has a help text
+        for name in kls.__dataclass_fields__:
+            action = by_dest.get(f"{section}.{name}")
+            if action is not None:
+                assert action.help and not action.help.startswith("("), (section, name)
+    assert "model.vocab_size" not in by_dest and "train.level" not in by_dest  # filled in by the code
+
+
+def test_presets_name_only_real_fields():
+    for level, sections in PRESETS.items():
+        for section, values in sections.items():
+            assert set(values) <= set(SECTIONS[section].__dataclass_fields__), (level, section)

@@ -1,0 +1,43 @@
+import numpy as np
+
+from wordmore.embeddings import Embeddings
+from wordmore.royal import DEFAULT_WORDS, GENDER_PAIRS, ROYALS, royal_check, royal_report
+
+WORDS = ["<s>", "<unk>", "king", "queen", "prince", "princess", "man", "woman", "boy", "girl", "bread", "milk"]
+
+
+def _emb(royal_together: bool) -> Embeddings:
+    """Axes: 0 gender, 1 royalty, 2 youth, 3 food, 5 people; the royals share axis 1 only when royal_together."""
+    e = np.eye(6)
+    vec = {"king": 0.5 * e[0] + 2 * e[1], "queen": -0.5 * e[0] + 2 * e[1], "prince": 0.5 * e[0] + 2 * e[1] + 0.5 * e[2],
+           "princess": -0.5 * e[0] + 2 * e[1] + 0.5 * e[2], "man": e[0] + e[5], "woman": -e[0] + e[5],
+           "boy": e[0] + e[5] + 0.5 * e[2], "girl": -e[0] + e[5] + 0.5 * e[2], "bread": e[3], "milk": e[3] + 0.1 * e[4], "<s>": e[4], "<unk>": -e[4]}
+    if not royal_together:
+        vec["princess"] = e[3] + e[4]  # far from the other royals
+    return Embeddings(WORDS, np.stack([vec[w] for w in WORDS]).astype(np.float32))
+
+
+def test_royal_check_passes_when_the_royals_are_together_and_the_analogy_holds():
+    r = royal_check(_emb(True), k=3)
+    assert r["pass"] and r["queen_first"] and r["all_in_top"]
+    assert r["analogy"][0][0] == "queen"
+    assert {row["word"] for row in r["rows"]} == set(ROYALS)
+
+
+def test_royal_check_fails_and_names_the_missing_royal():
+    r = royal_check(_emb(False), k=3)
+    assert not r["pass"] and not r["all_in_top"]
+    king = next(row for row in r["rows"] if row["word"] == "king")
+    assert "princess" in king["missing_royals"] and king["ranks"]["princess"] is None
+
+
+def test_royal_report_lists_each_royal_and_the_analogy():
+    text = royal_report(_emb(True), k=3)
+    assert "king: prince" in text  # its nearest, with its cosine after it
+    assert "king - man + woman = queen" in text
+    assert all(f"{w:>9}:" in text for w in ROYALS)
+
+
+def test_word_lists_hold_the_royals_and_gender_pairs():
+    assert set(ROYALS) <= set(DEFAULT_WORDS)
+    assert all(a in DEFAULT_WORDS and b in DEFAULT_WORDS for a, b in GENDER_PAIRS)

@@ -1,0 +1,155 @@
+"""The run directory: self-contained checkpoints (atomic, weights_only), the resume state, the one-run lock."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import torch
+
+from .atomic import atomic_path
+from .config import RunConfig
+from .errors import WordmoreError
+from .model import ContextMLP
+from .vocab import Vocab
+
+CKPT_FORMAT = 1
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write a checkpoint atomically (temporary file, fsync, rename)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with atomic_path(path, "wb") as f:
+        f.write(buf.getbuffer())
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    """Read a checkpoint with weights_only=True; a bad file is a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise WordmoreError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise WordmoreError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__})") from None
+    if not isinstance(state, dict) or "format" not in state or "model" not in state:
+        raise WordmoreError(f"{path} is not a wordmore checkpoint")
+    if state["format"] > CKPT_FORMAT:
+        raise WordmoreError(f"checkpoint {path} has format {state['format']}, newer than this wordmore "
+                            f"reads ({CKPT_FORMAT}); upgrade wordmore")
+    return state
+
+
+def load_model(run_dir, device="cpu") -> tuple[ContextMLP, Vocab, RunConfig, dict]:
+    """Model, vocabulary and config from a run directory (or a ckpt.pt path)."""
+    p = Path(run_dir)
+    state = load_checkpoint(p / "ckpt.pt" if p.is_dir() else p, map_location=device)
+    cfg = RunConfig.from_dict(state["config"])
+    vocab = Vocab.from_dict(state["vocab"])
+    model = ContextMLP(cfg.model)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise WordmoreError(f"checkpoint weights do not fit its config: {str(e).splitlines()[0]}") from None
+    model.set_noise(vocab.counts)
+    return model.to(device).eval(), vocab, cfg, state
+
+
+def rng_state(gen: torch.Generator) -> dict:
+    """The batch generator's and torch's RNG states, for an exact resume."""
+    return {"gen": gen.get_state(), "gen_device": str(gen.device), "torch": torch.get_rng_state()}
+
+
+def restore_rng(state: dict, gen: torch.Generator, log=print) -> None:
+    """Set the RNG states saved by rng_state (batches differ when the checkpoint came from another device)."""
+    if state.get("gen_device") == str(gen.device):
+        gen.set_state(state["gen"])
+    else:
+        log(f"warning: checkpoint was written on {state.get('gen_device')}; batches after resume differ")
+    torch.set_rng_state(state["torch"])
+
+
+def resume_config(cfg: RunConfig, out: Path) -> tuple[RunConfig, dict | None]:
+    """With --resume: the checkpoint's config (this command's length, device and compile flags kept) and state;
+    without: a refusal when out already holds a checkpoint and --overwrite is not given."""
+    tc, ckpt_path = cfg.train, out / "ckpt.pt"
+    if tc.resume:
+        if not ckpt_path.exists():
+            raise WordmoreError(f"--resume: no checkpoint in {out}")
+        state = load_checkpoint(ckpt_path)
+        saved = RunConfig.from_dict(state["config"])
+        if saved.train.level != tc.level:
+            raise WordmoreError(f"run directory {out} holds a {saved.train.level}-level model, "
+                                f"not {tc.level}; choose another --out")
+        for k in ("max_steps", "minutes", "stop_after", "device", "resume", "compile"):
+            setattr(saved.train, k, getattr(tc, k))
+        return saved, state
+    if ckpt_path.exists() and not tc.overwrite:
+        try:
+            other = RunConfig.from_dict(load_checkpoint(ckpt_path)["config"]).train.level
+        except WordmoreError:
+            other = None
+        if other and other != tc.level:
+            raise WordmoreError(f"run directory {out} holds a {other}-level model; choose another --out")
+        raise WordmoreError(f"run directory {out} already holds a checkpoint: pass --resume to continue "
+                            f"it or --overwrite to start again")
+    return cfg, None
+
+
+class RunLock:
+    """A lock file holding the owner's pid; a stale lock from a dead process is taken over."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / ".lock"
+        self.held = False
+
+    def acquire(self) -> "RunLock":
+        """Take the lock or raise WordmoreError naming the live owner."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                os.close(fd)
+                self.held = True
+                return self
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise WordmoreError(f"run directory {self.path.parent} is in use by a live run "
+                                        f"(pid {pid}); wait for it or choose another --out") from None
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()  # stale lock
+        raise WordmoreError(f"could not lock {self.path}")
+
+    def release(self) -> None:
+        """Remove the lock if this process holds it."""
+        if self.held:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            self.held = False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as dead
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def latest_run_file() -> Path:
+    """Where the path of the most recent word run is kept."""
+    root = os.environ.get("WORDMORE_CACHE") or Path.home() / ".cache" / "wordmore"
+    return Path(root) / "latest-word-run"

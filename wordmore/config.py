@@ -1,0 +1,156 @@
+"""Configuration: the model's and the run's dataclasses, the level presets, resolve_config(), validate(). No torch."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Literal
+
+from .data import DataConfig
+from .errors import WordmoreError
+from .options import INTERNAL, check_fields, opt
+from .vocab import TokenizerConfig
+
+Level = Literal["char", "word"]
+Window = Literal["left", "both"]
+Head = Literal["softmax", "adaptive", "neg", "sampled"]
+Precision = Literal["auto", "bf16", "fp32"]
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the network (Bengio et al. 2003 as in makemore); vocab_size is filled in from the data."""
+
+    vocab_size: int = field(default=0, metadata=INTERNAL)
+    context: int = opt(3, "tokens on each used side of the target", min=1, max=256)
+    window: Window = opt("left", "left: a language model (makemore); both: the words on both sides of the target")
+    n_embd: int = opt(10, "embedding width (columns of the table C)", min=1, max=65536)
+    n_hidden: int = opt(200, "tanh hidden units", min=1, max=65536)
+    n_layer: int = opt(1, "tanh hidden layers", min=1, max=64)
+    head: Head = opt("softmax", "output layer: softmax (full), adaptive (adaptive softmax), neg (word2vec's "
+                     "negative sampling) or sampled (sampled softmax)")
+    cutoffs: list = opt([2000, 10000], "adaptive head: cluster boundaries", min=1)
+    div_value: float = opt(4.0, "adaptive head: width divisor between clusters", gt=0.0)
+    negatives: int = opt(256, "neg and sampled heads: noise words shared by the batch", min=1, max=1 << 20)
+    neg_weight: float = opt(5.0, "neg head: total weight of the noise terms per example", gt=0.0)
+    emb_init: float = opt(0.01, "std of the table C at init: small, so Adam-sized updates move it", gt=0.0)
+    direct: bool = opt(False, "Bengio's direct connections: a linear path from the window to the output")
+    tie: bool = opt(False, "one table for context and predicted words (Press & Wolf 2017); needs --n-embd = --n-hidden")
+
+    @property
+    def n_ctx(self) -> int:
+        """Tokens in one window."""
+        return self.context * (2 if self.window == "both" else 1)
+
+    def validate(self) -> "ModelConfig":
+        """Fields within their choices and limits, and the tie rule; raises WordmoreError."""
+        check_fields(self)
+        why = self.tie_conflict()
+        if why:
+            raise WordmoreError(why)
+        return self
+
+    def tie_conflict(self) -> str | None:
+        """Why --tie cannot hold for these sizes and head (None when it can): the tie rule, in one place."""
+        if self.tie and (self.head == "adaptive" or self.n_embd != self.n_hidden):
+            return (f"--tie needs --n-embd equal to --n-hidden (got {self.n_embd} and {self.n_hidden}) "
+                    f"and a head other than adaptive (got {self.head})")
+        return None
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and run bookkeeping."""
+
+    level: Level = field(default="char", metadata=INTERNAL)
+    out: str = opt("", "run directory (default runs/<level>-<dataset>)")
+    device: str = opt("auto", "auto | cpu | cuda | cuda:N | mps (auto: cuda, then mps, then cpu)")
+    seed: int = opt(42, "seed of the weights, the batches and the noise words", min=0)
+    batch_size: int = opt(64, "targets per step (split across processes under torchrun)", min=1, max=1 << 24)
+    lr: float = opt(3e-3, "peak learning rate (Adam)", gt=0.0)
+    min_lr_frac: float = opt(0.05, "the cosine decay ends at lr * this", min=0.0, lt=1.0)
+    warmup: int = opt(100, "steps of linear warmup", min=0)
+    weight_decay: float = opt(0.01, "AdamW weight decay of the hidden layers", min=0.0)
+    grad_clip: float = opt(1.0, "clip the dense gradients' global norm (0 = off)", min=0.0)
+    max_steps: int = opt(20000, "optimizer steps", min=1)
+    minutes: float = opt(0.0, "wall-clock budget for the whole command (0 = none); stops cleanly", min=0.0)
+    stop_after: int = opt(0, "stop with a checkpoint after this step, keeping the schedule (0 = off)", min=0)
+    eval_every: int = opt(2000, "steps between validation losses", min=1)
+    eval_tokens: int = opt(50000, "validation positions per evaluation (a fixed sample)", min=1)
+    ckpt_every: int = opt(5000, "steps between checkpoints", min=1)
+    subsample: float = opt(0.0, "word2vec subsampling threshold for training targets (0 = off)", min=0.0)
+    subsample_context: float = opt(0.0, "word2vec subsampling threshold for the text the context windows read: "
+                                   "dropped words close up, so windows reach past them (0 = off)", min=0.0)
+    compile: bool = opt(False, "torch.compile the model")
+    cuda_graph: bool = opt(True, "one CUDA GPU: capture the whole step once as a CUDA graph and replay it")
+    precision: Precision = opt("auto", "auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32")
+    resume: bool = opt(False, "continue the checkpoint in --out exactly")
+    overwrite: bool = opt(False, "start again over an existing run")
+
+
+SECTIONS = {"train": TrainConfig, "data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig}
+
+# level-specific defaults: the only place they live
+PRESETS = {
+    "char": {
+        "data": {"dataset": "names", "min_count": 1},
+        "tokenizer": {"lowercase": True, "punct": False},
+        "model": {"context": 8, "window": "left", "n_embd": 24, "n_hidden": 256, "n_layer": 1,
+                  "head": "softmax", "emb_init": 0.1},
+        "train": {"batch_size": 256, "lr": 3e-3, "max_steps": 40000, "eval_every": 4000, "precision": "fp32",
+                  "warmup": 200, "weight_decay": 0.05},
+    },
+    "word": {  # one preset on every device: the larger GPU batches scored lower (BENCHMARKS.md)
+        "data": {"dataset": "fairy", "min_count": 5, "max_vocab": 30000, "val_frac": 0.02, "test_frac": 0.02},
+        "tokenizer": {"lowercase": True, "punct": False},
+        "model": {"context": 4, "window": "both", "n_embd": 100, "n_hidden": 100, "n_layer": 1,
+                  "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True, "tie": True},
+        "train": {"batch_size": 8192, "lr": 1e-2, "max_steps": 7000, "minutes": 9.5, "precision": "auto",
+                  "eval_every": 1000, "eval_tokens": 20000, "subsample": 1e-4, "subsample_context": 1e-3,
+                  "warmup": 200, "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 1000},
+    },
+}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; printed and saved as config.json."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def to_dict(self) -> dict:
+        """Plain types."""
+        return {name: asdict(getattr(self, name)) for name in SECTIONS}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """Inverse of to_dict; unknown keys (from older versions) are ignored."""
+        def make(kls, sub):
+            names = {f.name for f in fields(kls)}
+            return kls(**{k: v for k, v in (sub or {}).items() if k in names})
+        return cls(**{name: make(kls, d.get(name)) for name, kls in SECTIONS.items()})
+
+    def validate(self) -> "RunConfig":
+        """Every field within its limits and choices, and the rules between fields; raises WordmoreError."""
+        for section in ("train", "data", "tokenizer"):
+            check_fields(getattr(self, section))
+        self.model.validate()
+        return self
+
+
+def resolve_config(level: str, overrides: dict) -> RunConfig:
+    """Dataclass defaults, the level preset, then explicit overrides."""
+    if level not in PRESETS:
+        raise WordmoreError(f"unknown level {level!r}: choose char or word")
+    d = {s: {} for s in SECTIONS}
+    for s, vals in PRESETS[level].items():
+        d[s].update(vals)
+    for s, vals in overrides.items():
+        d[s].update(vals)
+    d["train"]["level"] = d["tokenizer"]["level"] = level
+    cfg = RunConfig.from_dict(d)
+    m = cfg.model
+    if "tie" not in overrides.get("model", {}) and (m.tie_conflict() or not m.direct):
+        m.tie = False  # a preset's tied table yields to sizes set by hand and to --no-direct (--tie insists)
+    return cfg

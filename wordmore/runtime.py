@@ -1,0 +1,148 @@
+"""Runtime choices of one process: device, precision, distributed rank, stop signals, CPU tuning. Never saved."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from .errors import WordmoreError
+
+
+def pick_device(name: str) -> torch.device:
+    """auto: cuda, then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise WordmoreError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise WordmoreError("device cuda asked for, but no CUDA GPU is available")
+    return dev
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "avx512_bf16" in line or "amx_bf16" in line
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """auto: bf16 on CUDA and on CPUs with native bf16, else fp32."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()) else "fp32"
+
+
+def autocast(device: torch.device, precision: str, cache: bool = True):
+    """bf16 autocast when the resolved precision is bf16 (CUDA, CPU), else nothing."""
+    if resolve_precision(device, precision) == "bf16" and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
+    return contextlib.nullcontext()
+
+
+@functools.lru_cache(maxsize=None)
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed blocks for reuse instead of returning them to the kernel (CPU training).
+
+    A training step allocates and frees the same few-MB tensors every step; by default glibc maps each one
+    fresh and the kernel zeroes its pages again. Linux/glibc only."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so timings are real."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class Runtime:
+    """Where and how this process trains: device, precision, rank among world processes."""
+
+    device: torch.device
+    precision: str  # bf16 | fp32, resolved
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes every file and prints."""
+        return self.rank == 0
+
+    @classmethod
+    def start(cls, device: str, precision: str, batch_size: int) -> "Runtime":
+        """Pick the device, join torchrun's process group when there is one, tune the CPU allocator."""
+        rank, world, local_rank = (int(os.environ.get(k, d)) for k, d in
+                                   (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)))
+        dev = pick_device(device)
+        if dev.type == "cpu":
+            keep_freed_memory()
+        if world > 1:
+            import torch.distributed as dist
+            if dev.type == "cuda":
+                dev = torch.device("cuda", local_rank)
+                torch.cuda.set_device(dev)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+            if batch_size % world:
+                raise WordmoreError(f"--batch-size {batch_size} is not divisible by {world} processes")
+        return cls(dev, resolve_precision(dev, precision), rank, world, local_rank)
+
+    def autocast(self, cache: bool = True):
+        """This runtime's autocast context."""
+        return autocast(self.device, self.precision, cache)
+
+
+class StopSignals:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step; a second one stops at once."""
+
+    def __init__(self):
+        self.signal = None
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+    @property
+    def name(self) -> str:
+        """The signal's name, e.g. SIGTERM."""
+        return signal.Signals(self.signal).name
