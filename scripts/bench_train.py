@@ -91,8 +91,8 @@ def main():
             comp = mode == "compile"
             cfg = resolve_config("word", {**base, "train": {**base["train"], "batch_size": bs, "compile": comp,
                                                             "cuda_graph": mode == "default",
-                                                            "out": tempfile.mkdtemp() + "/run"}})
-            cfg.train.max_steps = max(args.min_steps, args.tokens // bs)
+                                                            "out": tempfile.mkdtemp() + "/run",
+                                                            "max_steps": max(args.min_steps, args.tokens // bs)}})
             try:
                 summary = train(cfg, log=lambda *a, **k: None)
             except Exception as e:  # one variant failing (a compiler missing, say) leaves the others

@@ -77,3 +77,23 @@ def test_presets_name_only_real_fields():
     for level, sections in PRESETS.items():
         for section, values in sections.items():
             assert set(values) <= set(SECTIONS[section].__dataclass_fields__), (level, section)
+
+
+def test_length_in_passes_scales_with_the_corpus_and_a_hand_given_length_wins():
+    from wordmore.config import planned_steps
+    word = resolve_config("word", {}).train
+    assert word.epochs > 0 and word.max_steps == 0 and word.minutes > 0  # the demo: passes and a budget
+    assert planned_steps(word, 8192 * 100) == round(word.epochs * 100)
+    assert planned_steps(word, 8192 * 1000) == 10 * planned_steps(word, 8192 * 100)  # ten times the text
+    steps = resolve_config("word", {"train": {"max_steps": 50}}).train
+    assert (steps.epochs, steps.minutes, planned_steps(steps, 10 ** 9)) == (0.0, 0.0, 50)
+    capped = resolve_config("word", {"train": {"epochs": 2.0, "max_steps": 10}}).train
+    assert planned_steps(capped, 8192 * 100) == 10  # --max-steps beside --epochs is a cap
+    tokens = resolve_config("word", {"train": {"tokens": 8192 * 3 + 1}}).train
+    assert tokens.epochs == 0 and planned_steps(tokens, 10 ** 9) == 4
+    assert resolve_config("word", {"data": {"dataset": "mine.txt"}}).train.minutes == 0.0  # no hidden budget
+    assert resolve_config("word", {"data": {"dataset": "x"}, "train": {"minutes": 2.0}}).train.minutes == 2.0
+    with pytest.raises(WordmoreError, match="--epochs or --tokens, not both"):
+        resolve_config("word", {"train": {"epochs": 1.0, "tokens": 5}}).validate()
+    with pytest.raises(WordmoreError, match="no length"):
+        resolve_config("char", {"train": {"max_steps": 0}}).validate()

@@ -14,6 +14,7 @@ import torch
 from wordmore.cli import main
 from wordmore.checkpoint import load_checkpoint
 from wordmore.config import TrainConfig, resolve_config
+from wordmore.data import prepare
 from wordmore.train import lr_at, train
 
 TINY = ["--n-embd", "4", "--n-hidden", "16", "--context", "3", "--batch-size", "32", "--eval-every", "20",
@@ -270,7 +271,25 @@ def test_train_returns_its_summary_and_leaves_the_royal_table_to_the_cli(words_f
                                   "model": {"n_embd": 8, "n_hidden": 8, "negatives": 8}})
     said = []
     summary = train(cfg, log=said.append)
-    assert summary["step"] == 12 and summary["stopped"] == "max_steps" and summary["val_loss"] > 0
+    assert summary["step"] == 12 and summary["stopped"] == "plan done" and summary["val_loss"] > 0
     assert not any("Are king" in s for s in said) and "Are king" not in capsys.readouterr().out
     lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(l)["step"] for l in lines] == [6, 12, 12]  # two evaluations, then the final record
+
+
+def test_epochs_set_the_steps_and_a_budget_stop_is_flagged_undertrained(words_file, tmp_path, capsys):
+    common = ["--level", "word", "--dataset", str(words_file), "--min-count", "1", *TINY, "--head", "sampled",
+              "--negatives", "8"]
+    assert run([*common, "--out", str(tmp_path / "e"), "--epochs", "0.5"]) == 0
+    s = json.loads((tmp_path / "e" / "summary.json").read_text())
+    cfg = resolve_config("word", {"data": {"dataset": str(words_file), "min_count": 1}})
+    n_train = prepare(cfg.data, cfg.tokenizer, log=lambda *a: None).meta["tokens"]["train"]
+    capsys.readouterr()
+    assert s["planned_steps"] == s["step"] == math.ceil(0.5 * n_train / 32) and "undertrained" not in s
+    assert run([*common, "--out", str(tmp_path / "b"), "--max-steps", "100000", "--minutes", "0.002"]) == 0
+    s = json.loads((tmp_path / "b" / "summary.json").read_text())
+    out = capsys.readouterr().out.strip().splitlines()
+    assert s["stopped"] == "time budget" and s["undertrained"] is True and s["step"] < 100000
+    assert out[-1] == f"undertrained: stopped at {s['step']:,} of 100,000 steps (time budget); the vectors are from " \
+        "a model that did not finish its plan: continue with --resume, or give it more --minutes"
+    assert out[-2].startswith("  king - man + woman")  # the royal table, then the warning on the last line

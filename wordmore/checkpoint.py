@@ -83,7 +83,7 @@ def resume_config(cfg: RunConfig, out: Path) -> tuple[RunConfig, dict | None]:
         if saved.train.level != tc.level:
             raise WordmoreError(f"run directory {out} holds a {saved.train.level}-level model, "
                                 f"not {tc.level}; choose another --out")
-        for k in ("max_steps", "minutes", "stop_after", "device", "resume", "compile"):
+        for k in ("epochs", "tokens", "max_steps", "minutes", "stop_after", "device", "resume", "compile"):
             setattr(saved.train, k, getattr(tc, k))
         return saved, state
     if ckpt_path.exists() and not tc.overwrite:

@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -169,16 +168,17 @@ def _check_k(emb, k):
 
 def cmd_train(args, overrides) -> int:
     from .config import resolve_config
-    t0 = time.time()
     cfg = resolve_config(args.level, overrides).validate()
-    from .train import train
-    summary = train(cfg, t_start=t0)
+    from .train import train, undertrained_line
+    summary = train(cfg)
     if summary.get("interrupted"):
         return 130
     if cfg.train.level == "word" and not args.no_royals and int(os.environ.get("RANK", 0)) == 0:
         from .embeddings import Embeddings
         from .royal import royal_report
         print(royal_report(Embeddings.load(summary["run_dir"])))
+        if summary.get("undertrained"):
+            print(undertrained_line(summary))
     return 0
 
 

@@ -70,8 +70,12 @@ class TrainConfig:
     warmup: int = opt(100, "steps of linear warmup", min=0)
     weight_decay: float = opt(0.01, "AdamW weight decay of the hidden layers", min=0.0)
     grad_clip: float = opt(1.0, "clip the dense gradients' global norm (0 = off)", min=0.0)
-    max_steps: int = opt(20000, "optimizer steps", min=1)
-    minutes: float = opt(0.0, "wall-clock budget for the whole command (0 = none); stops cleanly", min=0.0)
+    epochs: float = opt(0.0, "length in passes over the training split, fractions allowed (0 = --tokens or "
+                        "--max-steps)", min=0.0)
+    tokens: int = opt(0, "length in training targets (0 = --epochs or --max-steps)", min=0)
+    max_steps: int = opt(20000, "optimizer steps; beside --epochs or --tokens, a cap (0 = none)", min=0)
+    minutes: float = opt(0.0, "wall-clock budget counted from the first step (0 = none): stops cleanly with a "
+                         "checkpoint; the word demo (no --dataset and no length given) has one", min=0.0)
     stop_after: int = opt(0, "stop with a checkpoint after this step, keeping the schedule (0 = off)", min=0)
     eval_every: int = opt(2000, "steps between validation losses", min=1)
     eval_tokens: int = opt(50000, "validation positions per evaluation (a fixed sample)", min=1)
@@ -103,7 +107,7 @@ PRESETS = {
         "tokenizer": {"lowercase": True, "punct": False},
         "model": {"context": 4, "window": "both", "n_embd": 100, "n_hidden": 100, "n_layer": 1,
                   "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True, "tie": True},
-        "train": {"batch_size": 8192, "lr": 1e-2, "max_steps": 7000, "minutes": 9.5, "precision": "auto",
+        "train": {"batch_size": 8192, "lr": 1e-2, "epochs": 11.5, "max_steps": 0, "minutes": 9.0, "precision": "auto",
                   "eval_every": 1000, "eval_tokens": 20000, "subsample": 1e-4, "subsample_context": 1e-3,
                   "warmup": 200, "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 1000},
     },
@@ -135,6 +139,11 @@ class RunConfig:
         """Every field within its limits and choices, and the rules between fields; raises WordmoreError."""
         for section in ("train", "data", "tokenizer"):
             check_fields(getattr(self, section))
+        t = self.train
+        if t.epochs > 0 and t.tokens > 0:
+            raise WordmoreError("give the length once: --epochs or --tokens, not both")
+        if not (t.epochs or t.tokens or t.max_steps):
+            raise WordmoreError("no length: give --epochs, --tokens or --max-steps")
         self.model.validate()
         return self
 
@@ -150,7 +159,32 @@ def resolve_config(level: str, overrides: dict) -> RunConfig:
         d[s].update(vals)
     d["train"]["level"] = d["tokenizer"]["level"] = level
     cfg = RunConfig.from_dict(d)
+    _length_rules(cfg.train, overrides.get("train", {}), "dataset" in overrides.get("data", {}))
     m = cfg.model
     if "tie" not in overrides.get("model", {}) and (m.tie_conflict() or not m.direct):
         m.tie = False  # a preset's tied table yields to sizes set by hand and to --no-direct (--tie insists)
     return cfg
+
+
+def _length_rules(t: TrainConfig, given: dict, own_data: bool) -> None:
+    """A length given by hand replaces the preset's; the preset's time budget belongs to the demo alone."""
+    if "max_steps" in given and not ({"epochs", "tokens"} & set(given)):
+        t.epochs, t.tokens = 0.0, 0
+    if "epochs" in given and "tokens" not in given:
+        t.tokens = 0
+    if "tokens" in given and "epochs" not in given:
+        t.epochs = 0.0
+    if "minutes" not in given and (own_data or {"max_steps", "epochs", "tokens"} & set(given)):
+        t.minutes = 0.0
+
+
+def planned_steps(t: TrainConfig, n_train: int) -> int:
+    """The run's length in steps: from --epochs or --tokens (capped by --max-steps when set), else --max-steps."""
+    import math
+    if t.epochs > 0:
+        n = math.ceil(t.epochs * n_train / t.batch_size)
+    elif t.tokens > 0:
+        n = math.ceil(t.tokens / t.batch_size)
+    else:
+        n = t.max_steps
+    return max(1, min(n, t.max_steps) if t.max_steps > 0 else n)

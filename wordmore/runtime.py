@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import os
 import signal
@@ -110,7 +111,8 @@ class Runtime:
                 dev = torch.device("cuda", local_rank)
                 torch.cuda.set_device(dev)
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+                timeout = datetime.timedelta(seconds=float(os.environ.get("WORDMORE_DIST_TIMEOUT", 600)))
+                dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=timeout)
             if batch_size % world:
                 raise WordmoreError(f"--batch-size {batch_size} is not divisible by {world} processes")
         return cls(dev, resolve_precision(dev, precision), rank, world, local_rank)
@@ -118,6 +120,36 @@ class Runtime:
     def autocast(self, cache: bool = True):
         """This runtime's autocast context."""
         return autocast(self.device, self.precision, cache)
+
+    def agree(self, *flags: bool) -> list[bool]:
+        """Each flag raised on any rank is raised on all (one small all-reduce)."""
+        import torch.distributed as dist
+        t = torch.tensor([float(f) for f in flags], device=self.device)  # (n,)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return [bool(x) for x in t.tolist()]
+
+    def barrier(self) -> None:
+        """Wait for every rank (several processes only)."""
+        if self.world > 1:
+            import torch.distributed as dist
+            dist.barrier()
+
+    def close(self) -> None:
+        """Leave the process group, if this process joined one."""
+        if self.world > 1:
+            import torch.distributed as dist
+            if dist.is_initialized():
+                with contextlib.suppress(Exception):
+                    dist.destroy_process_group()
+
+    def explain(self, e: BaseException, out) -> BaseException:
+        """A failed collective (another rank died or hung) as one clear line; other errors unchanged."""
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        collective = any(k in str(e) for k in ("gloo", "Gloo", "NCCL", "Connection", "timed out", "Timeout"))
+        if self.world > 1 and not isinstance(e, WordmoreError) and isinstance(e, RuntimeError) and collective:
+            return WordmoreError(f"rank {self.rank}: another process of this run stopped answering ({text[:160]}); "
+                                 f"the last checkpoint is in {out}: continue with --resume")
+        return e
 
 
 class StopSignals:

@@ -12,7 +12,7 @@ import torch
 
 from .atomic import atomic_write_text
 from .checkpoint import CKPT_FORMAT, RunLock, latest_run_file, restore_rng, resume_config, rng_state, save_checkpoint
-from .config import RunConfig, TrainConfig
+from .config import RunConfig, TrainConfig, planned_steps
 from .data import Batcher, prepare, subsample_keep
 from .embeddings import Embeddings
 from .errors import WordmoreError
@@ -40,9 +40,12 @@ def run_dir(cfg: RunConfig) -> Path:
     return Path(cfg.train.out or f"runs/{cfg.train.level}-{Path(cfg.data.dataset).name or 'corpus'}")
 
 
-def train(cfg: RunConfig, log=print, t_start: float | None = None) -> dict:
+STOP_EVERY = 10  # steps between the ranks' agreement on stopping, under torchrun
+UNDERTRAINED = 0.8  # a run stopped (budget, signal) before this share of its planned steps says so
+
+
+def train(cfg: RunConfig, log=print) -> dict:
     """Train (or resume) a run; returns its summary. Rank 0 alone writes files and prints."""
-    t_start = time.time() if t_start is None else t_start
     cfg.validate()
     out = run_dir(cfg)
     cfg, state = resume_config(cfg, out)
@@ -52,17 +55,22 @@ def train(cfg: RunConfig, log=print, t_start: float | None = None) -> dict:
     if rt.is_main:
         lock.acquire()
     try:
-        return Trainer(cfg, rt, out, state, say, t_start).run()
+        summary = Trainer(cfg, rt, out, state, say).run()
+        rt.barrier()  # every rank leaves together, after rank 0 has written its files
+        return summary
+    except Exception as e:
+        raise rt.explain(e, out) from None
     finally:
         if rt.is_main:
             lock.release()
+        rt.close()
 
 
 class Trainer:
     """One run: setup (data, model, optimizers, resume state), the loop, then finish."""
 
-    def __init__(self, cfg: RunConfig, rt: Runtime, out: Path, state: dict | None, say, t_start: float):
-        self.rt, self.out, self.say, self.t_start = rt, out, say, t_start
+    def __init__(self, cfg: RunConfig, rt: Runtime, out: Path, state: dict | None, say):
+        self.rt, self.out, self.say = rt, out, say
         torch.manual_seed(cfg.train.seed)
         corpus = prepare(cfg.data, cfg.tokenizer, min_tokens=2, log=say)
         self.vocab = vocab = corpus.vocab
@@ -79,6 +87,7 @@ class Trainer:
             self._restore(state)
         self._write_run_files()
         self._build_batches(corpus)
+        self.plan = planned_steps(self.tc, self.bat["train"].n)  # this run's length in steps
         self.t_loop = time.time()
 
     def _build_model(self) -> None:
@@ -159,43 +168,48 @@ class Trainer:
     # ------------------------------------------------------------ the loop
 
     def run(self) -> dict:
-        """Step until max_steps, the time budget, --stop-after or a signal; then finish."""
+        """Step until the plan is done, the time budget is spent, --stop-after or a signal; then finish."""
         from tqdm import tqdm
-        tc = self.tc
-        self.pbar = tqdm(total=tc.max_steps, initial=self.step, desc=f"train {tc.level}", disable=not self.rt.is_main,
-                         mininterval=1.0, dynamic_ncols=True, file=sys.stderr)
-        self.t_loop = self.tok_t0 = time.time()
-        self.tok_step0, self.tps, self.bad = self.step, 0.0, None
-        self.warm_step = self.step + max(20, (tc.max_steps - self.step) // 10)  # steady-state speed from here
-        self.t_warm = None
-        reason = "max_steps"
+        self.pbar = tqdm(total=self.plan, initial=self.step, desc=f"train {self.tc.level}", mininterval=1.0,
+                         disable=not self.rt.is_main, dynamic_ncols=True, file=sys.stderr)
+        self.t_loop = self.tok_t0 = time.time()  # the budget counts from here
+        self.tok_step0, self.tps, self.bad, self.t_warm = self.step, 0.0, None, None
+        self.warm_step = self.step + max(20, (self.plan - self.step) // 10)  # steady-state speed from here
+        reason = "plan done"
         self.model.train()
         with StopSignals() as stopper:
-            while self.step < tc.max_steps:
-                lr = self._lr()
-                if lr is None:
-                    reason = "time budget"
+            while self.step < self.plan:
+                why = self._stop_reason(stopper)
+                if why:
+                    reason = why
                     break
-                loss = self.step_once(lr)
-                self._after_step(loss, lr)
-                if tc.stop_after and self.step >= tc.stop_after:
-                    reason = f"--stop-after {tc.stop_after}"
-                    break
-                if stopper.signal is not None:
-                    reason = f"signal {stopper.name}"
-                    break
+                lr = lr_at(self.tc, self.step, self._progress())
+                self._after_step(self.step_once(lr), lr)
         return self._finish(reason)
 
-    def _lr(self) -> float | None:
-        """This step's learning rate; None once the time budget is spent."""
+    def _progress(self) -> float:
+        """Share of the run done, by steps or, under a time budget, by time if that is further."""
+        p = self.step / self.plan
+        return max(p, self._elapsed() / (self.tc.minutes * 60)) if self.tc.minutes > 0 else p
+
+    def _stop_reason(self, stopper: StopSignals) -> str | None:
+        """Why to stop before the next step, or None; under torchrun all ranks agree every STOP_EVERY steps."""
         tc = self.tc
-        progress = self.step / tc.max_steps
-        if tc.minutes > 0:
-            budget, wall = tc.minutes * 60, time.time() - self.t_start + self.elapsed_before
-            progress = max(progress, wall / budget)
-            if wall >= budget * 0.97:
+        if tc.stop_after and self.step >= tc.stop_after:  # the same step on every rank
+            return f"--stop-after {tc.stop_after}"
+        budget = tc.minutes > 0 and self._elapsed() >= tc.minutes * 60 * 0.97
+        signal = stopper.signal is not None
+        if self.rt.world > 1:
+            if (self.step - self.start_step) % STOP_EVERY:
                 return None
-        return lr_at(tc, self.step, progress)
+            nan = self.bad is not None and bool(self.bad)
+            budget, signal, nan = self.rt.agree(budget, signal, nan)
+            if nan:
+                self._nan_error(float("nan"), f"before step {self.step + 1} (on some rank)")
+            self.bad = None
+        if budget:
+            return "time budget"
+        return f"signal {stopper.name if stopper.signal else 'SIGTERM (another rank)'}" if signal else None
 
     def step_once(self, lr: float) -> torch.Tensor:
         """Draw the global batch's positions and noise words (every rank alike), then step."""
@@ -210,13 +224,13 @@ class Trainer:
     def _watch_nan(self, loss: torch.Tensor) -> None:
         """Stop on a NaN/inf loss: at once on the CPU; on a GPU (no host sync per step) every 50 steps."""
         step, tc = self.step, self.tc
-        if self.rt.device.type == "cpu":
+        if self.rt.device.type == "cpu" and self.rt.world == 1:
             if not torch.isfinite(loss):
                 self._nan_error(loss.item(), f"at step {step + 1}")
             return
         bad = ~torch.isfinite(loss.detach())
         self.bad = bad if self.bad is None else self.bad | bad
-        if (step + 1) % 50 == 0 or (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.max_steps:
+        if self.rt.world == 1 and ((step + 1) % 50 == 0 or (step + 1) % tc.ckpt_every == 0 or step + 1 == self.plan):
             if bool(self.bad):
                 self._nan_error(float("nan"), f"between steps {max(step - 48, 1)} and {step + 1}")
             self.bad = None
@@ -232,14 +246,14 @@ class Trainer:
         if step == self.warm_step:
             sync(self.rt.device)
             self.t_warm = time.time()
-        if step % 50 == 0 or step == tc.max_steps:
+        if step % 50 == 0 or step == self.plan:
             dt = time.time() - self.tok_t0
             if dt > 0.5:
                 self.tps = (step - self.tok_step0) * tc.batch_size / dt
                 self.tok_t0, self.tok_step0 = time.time(), step
             self.pbar.set_postfix(loss=f"{loss.item():.4f}", tok_s=f"{self.tps:,.0f}", lr=f"{lr:.2e}", refresh=False)
             self.pbar.update(step - self.pbar.n)
-        if step % tc.eval_every == 0 or step == tc.max_steps:
+        if step % tc.eval_every == 0 or step == self.plan:
             self._evaluate(loss.item(), lr)
         if step % tc.ckpt_every == 0:
             self._checkpoint()
@@ -289,13 +303,17 @@ class Trainer:
         if self.bad is not None and bool(self.bad):
             self._nan_error(float("nan"), f"in the last steps before {step}")
         self._checkpoint()
-        summary = {"step": step, "stopped": reason, "train_seconds": round(seconds, 2),
+        summary = {"step": step, "planned_steps": self.plan, "stopped": reason, "train_seconds": round(seconds, 2),
                    "tokens_per_s": round((step - self.start_step) * B / max(seconds, 1e-9), 1),
                    "steady_tokens_per_s": round(steady, 1) if steady else None, "device": str(self.rt.device),
                    "cuda_graph": self.train_step.graphed, "precision": self.rt.precision, "run_dir": str(self.out)}
+        if step < UNDERTRAINED * self.plan and reason != "plan done" and not reason.startswith("--stop-after"):
+            summary["undertrained"] = True
         if reason.startswith("signal"):
+            summary["interrupted"] = True
             self.say(f"interrupted ({reason}) at step {step}: checkpoint saved in {self.out}; continue with --resume")
-            return {**summary, "interrupted": True}
+            self._say_undertrained(summary)
+            return summary
         if self.val_pos is not None:
             summary["val_loss"] = self._loss_on("val")
         if self.bat["test"].n > 1:
@@ -316,9 +334,21 @@ class Trainer:
         self.say(f"done: {self.step} steps ({reason}) in {seconds:.1f}s, val loss {summary.get('val_loss', nan):.4f}, "
                  f"test loss {summary.get('test_loss', nan):.4f}{ppl}")
         self.say(f"run directory: {self.out} (ckpt.pt, config.json, vocab.json, metrics.jsonl, embeddings.vec)")
+        self._say_undertrained(summary)
         if self.tc.level == "word":
             try:
                 latest_run_file().parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(latest_run_file(), str(self.out.resolve()) + "\n")
             except OSError:
                 pass
+
+    def _say_undertrained(self, summary: dict) -> None:
+        if summary.get("undertrained"):
+            self.say(undertrained_line(summary))
+
+
+def undertrained_line(summary: dict) -> str:
+    """The warning for a run stopped before 80 % of its plan."""
+    return (f"undertrained: stopped at {summary['step']:,} of {summary['planned_steps']:,} steps "
+            f"({summary['stopped']}); the vectors are from a model that did not finish its plan: "
+            f"continue with --resume, or give it more --minutes")
