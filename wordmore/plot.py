@@ -85,8 +85,8 @@ def place_labels(ax, xy: np.ndarray, labels: Sequence[str], placed: list | None 
         bb = t.get_window_extent(r)
         w, h = bb.width, bb.height
         best, best_cost = None, None
-        for rad in ((3, 8, 14) if optional else (3, 8, 14, 22, 32, 45, 60, 80, 105, 135)):
-            for ang in np.deg2rad([30, 150, 330, 210, 90, 270, 0, 180]):
+        for rad in ((3, 8, 14) if optional else (3, 8, 14, 22, 32, 45, 60, 80, 105, 135, 170, 210, 260)):
+            for ang in np.deg2rad([30, 150, 330, 210, 90, 270, 0, 180, 60, 120, 240, 300, 15, 165, 195, 345]):
                 c = p + np.array([np.cos(ang) * (rad + w / 2), np.sin(ang) * (rad + h / 2)])
                 box = (c[0] - w / 2, c[1] - h / 2, c[0] + w / 2, c[1] + h / 2)
                 inside = box[0] >= limit[0] and box[1] >= limit[1] and box[2] <= limit[2] and box[3] <= limit[3]
@@ -122,6 +122,10 @@ def _groups(emb: Embeddings, words) -> dict[str, list[int]]:
         if ids:
             out[name] = ids
     return out
+
+
+def _title(method: str) -> str:
+    return "words: " + {"pca": "PCA", "tsne": "t-SNE"}.get(method, method) + " of the embedding table C"
 
 
 def _fit_pca(emb: Embeddings, X: np.ndarray, hi: list[int], fit: str) -> tuple[np.ndarray, str]:
@@ -167,7 +171,7 @@ def plot_embeddings(emb: Embeddings, out, words=None, method: str = "pca", arrow
     pos = {i: Y[k] for k, i in enumerate(idx)}
     caption = f"{how}. Grey: {bg_note}."
     return _draw(emb, out, groups, bg, pos, pairs if arrows else (), caption,
-                 title or f"words: {method.upper()} of the embedding table C")
+                 title or _title(method))
 
 
 def _draw(emb, out: Path, groups: dict, bg: list, pos: dict, pairs, caption: str, title: str) -> Path:
