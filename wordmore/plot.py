@@ -154,6 +154,7 @@ def plot_embeddings(emb: Embeddings, out, words=None, method: str = "pca", arrow
     groups = _groups(emb, words)
     hi = [i for ids in groups.values() for i in ids]
     if isinstance(background, (int, np.integer)):
+        skip = min(skip, max(0, len(emb) - len(SPECIALS) - len(hi) - int(background)))  # a small model keeps some
         bg = content_words(emb, int(background), skip, hi)
         bg_note = f"{len(bg)} content words (frequency ranks {skip + 1:,}-{skip + len(bg):,}, the {skip} most " \
                   f"frequent left out)" if bg else "no background words"
