@@ -1,0 +1,123 @@
+import json
+import re
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from wordmore.embeddings import Embeddings
+from wordmore.errors import WordmoreError
+from wordmore.explore import neighbour_table, read_groups, write_explorer
+
+ROYAL = {"king": [1, 1, 1], "queen": [-1, 1, 1], "man": [1, 0, 1], "woman": [-1, 0, 1],
+         "prince": [1, 1, -1], "princess": [-1, 1, -1], "boy": [1, 0, -1], "girl": [-1, 0, -1]}
+GROUPS = {"royals": ["king", "queen", "prince", "princess"], "gender pairs": ["man", "woman", "boy", "girl"]}
+PAIRS = [("man", "woman"), ("king", "queen")]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def emb():
+    """Gender, royalty and age on three axes (analogies hold), 80 background words mostly on the other five."""
+    rng = np.random.default_rng(0)
+    words = ["<s>", "<unk>", "the", "of"] + list(ROYAL) + [f"w{i}" for i in range(80)]
+    V = np.zeros((len(words), 8))  # (V, 8)
+    V[:, 3:] = rng.normal(size=(len(words), 5))
+    V[:, :3] = rng.normal(size=(len(words), 3)) * 0.1
+    for w, v in ROYAL.items():
+        V[words.index(w)] = v + [0] * 5
+    return Embeddings(words, V, lowercase=True, source="synthetic")
+
+
+@pytest.fixture(scope="module")
+def page(emb, tmp_path_factory):
+    pytest.importorskip("plotly")
+    out = tmp_path_factory.mktemp("explore") / "explore.html"
+    return write_explorer(emb, out, groups=GROUPS, pairs=PAIRS, top=60, methods=("pca", "tsne"), fit_max=40)
+
+
+def _payload(page) -> dict:
+    html = page.read_text(encoding="utf-8")
+    return json.loads(re.search(r'id="wm-data">(.*?)</script>', html, re.S).group(1))
+
+
+def test_neighbour_table_matches_neighbors(emb):
+    ids = [emb.index[w] for w in ("king", "girl", "w3", "the")]
+    nb, cos = neighbour_table(emb, ids, 7, chunk=3)
+    for r, i in enumerate(ids):
+        want = emb.neighbors(emb.words[i], 7)
+        assert [emb.words[j] for j in nb[r]] == [w for w, _ in want]
+        assert np.allclose(cos[r], [s for _, s in want], atol=1e-6)
+
+
+def test_page_is_self_contained_and_holds_the_neighbours(emb, page):
+    html = page.read_text(encoding="utf-8")
+    assert "<script src=" not in html and "Plotly.newPlot" in html  # plotly.js inlined: opens offline
+    d = _payload(page)
+    king = d["words"].index("king")
+    got = [(d["words"][j], c) for j, c in zip(d["nb"][king], d["cos"][king])]
+    assert [w for w, _ in got] == [w for w, _ in emb.neighbors("king", 10)]
+    assert got[1][1] == pytest.approx(round(emb.neighbors("king", 2)[1][1], 4))
+    assert "PCA: axes fitted on all 90 words" in html and "t-SNE" in html and "fitted on and showing" in html
+    assert "the 60 most frequent and highlighted of the 90 words" in html
+
+
+def test_bad_input_gives_one_clear_error(emb, tmp_path):
+    pytest.importorskip("plotly")
+    with pytest.raises(WordmoreError, match="ending in .html"):
+        write_explorer(emb, tmp_path / "x.png")
+    with pytest.raises(WordmoreError, match=r"queenn \(did you mean queen\?\), zzz"):
+        write_explorer(emb, tmp_path / "x.html", words=["king", "queenn", "zzz"], methods=("pca",))
+
+
+def test_missing_plotly_says_how_to_install(emb, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
+    with pytest.raises(WordmoreError, match="pip install plotly"):
+        write_explorer(emb, tmp_path / "x.html")
+
+
+def test_groups_file(tmp_path):
+    p = tmp_path / "g.txt"
+    p.write_text("# mine\nroyals: king queen\nfood: bread  apple # fruit\n")
+    assert read_groups(p) == {"royals": ["king", "queen"], "food": ["bread", "apple"]}
+    p.write_text("royals king queen\n")
+    with pytest.raises(WordmoreError, match=r"g.txt:1: expected 'group name: word"):
+        read_groups(p)
+
+
+def _browser():
+    sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    if not CHROMIUM:
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    return sync.sync_playwright
+
+
+def test_page_in_headless_chromium(page, tmp_path):
+    sync_playwright = _browser()
+    from PIL import Image
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--enable-unsafe-swiftshader", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            pg = b.new_page(viewport={"width": 1200, "height": 850})
+            errors = []
+            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+            pg.goto(page.as_uri())
+            pg.wait_for_function("window.__ready === true", timeout=60000)
+            pg.fill("#wm-q", "King")
+            listed = pg.inner_text("#wm-nb")
+            pg.click("text=t-SNE")
+            pg.wait_for_timeout(300)
+            pg.screenshot(path=str(tmp_path / "shot.png"))
+            pg.fill("#wm-q", "queenx")
+            missing = pg.inner_text("#wm-nb")
+        finally:
+            b.close()
+    assert errors == []
+    assert "queen" in listed and "prince" in listed and "man\t0.8165" in listed
+    assert "is not among the 60 words of this page" in missing
+    img = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB"))[120:, 350:]  # (h, w, 3) the map
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50 and (img < 200).any(axis=2).mean() > 0.01
