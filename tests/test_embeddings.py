@@ -117,12 +117,12 @@ def test_truncated_binary(emb, tmp_path):
 def test_export_replaces_only_when_complete(tmp_path):
     p = tmp_path / "v.vec"
     p.write_text("old\n")
-    import wordmore.embeddings as E
+    from wordmore.atomic import atomic_path
 
     class Boom(Exception):
         pass
     with pytest.raises(Boom):
-        with E.atomic_path(p, "wb") as f:
+        with atomic_path(p, "wb") as f:
             f.write(b"partial")
             raise Boom
     assert p.read_text() == "old\n" and not list(tmp_path.glob(".v.vec.*"))
