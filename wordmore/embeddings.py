@@ -27,11 +27,11 @@ class Embeddings:
         self.lowercase = lowercase
         self.counts = counts
         self.source = source
-        self.index = {w: i for i, w in enumerate(self.words)}
+        self.index = dict(zip(self.words, range(len(self.words))))
         if len(self.index) != len(self.words):
             dup = next(w for i, w in enumerate(self.words) if self.index[w] != i)
             raise WordmoreError(f"{source or 'vectors'}: duplicate word {dup!r}")
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]  # (V, 1)
         self.unit = vectors / np.maximum(norms, 1e-12)  # (V, D)
 
     def __len__(self) -> int:
