@@ -25,13 +25,14 @@ LOAD = "from wordmore.embeddings import Embeddings; Embeddings.load({path!r}{lim
 LIBRARY_QUERY = ("from wordmore.embeddings import Embeddings; from wordmore.query import answer, build_query, "
                  "model_line, to_text; e = Embeddings.load({path!r}); print(model_line(e)); "
                  "print(to_text(answer(e, build_query(['king'], k=10))))")
+PYTHONPATH = [str(ROOT)]
 TARGETS = {"wordmore --help": 0.5, "wordmore neighbors king": 1.0, "library neighbors king": 1.0,
            "load 100K x 100 .vec (sidecar)": 1.0}
 
 
 def timed(cmd: list[str], repeats: int) -> dict:
-    """Median and spread of wall times of a subprocess (PYTHONPATH = this checkout)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    """Median and spread of wall times of a subprocess (PYTHONPATH = this checkout or --pythonpath)."""
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH[0]}
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -97,7 +98,9 @@ def main():
     ap.add_argument("--run", default="", help="word run directory (default: newest under ./runs)")
     ap.add_argument("--vec", default="/tmp/wordmore-bench-100k.vec", help="100K x 100 file (made if missing)")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--pythonpath", default=str(ROOT), help="the wordmore checkout the subprocesses run")
     a = ap.parse_args()
+    PYTHONPATH[0] = a.pythonpath
     from wordmore.runs import model_path
     run = model_path(a.run)
     vec = big_vec(Path(a.vec), 100000, 100)
@@ -108,13 +111,13 @@ def main():
     rows = [(k, f"{v['median_s']:.3f}", f"{v['min_s']:.3f}", f"{v['max_s']:.3f}", v["runs"],
              f"< {TARGETS[k]}: {'yes' if v['median_s'] < TARGETS[k] else 'NO'}" if k in TARGETS else "")
             for k, v in e2e.items()]
-    print(f"run {run}; {os.cpu_count()} cores; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    print(f"wordmore from {a.pythonpath}; run {run}; {os.cpu_count()} cores; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     print(fmt_table(rows, ("subprocess", "median s", "min s", "max s", "runs", "target")))
     print(fmt_table([(k, f"{v['median_ms']:.2f}", f"{v['max_ms']:.2f}") for k, v in lat.items()],
                     ("query on 100K x 100, in process", "median ms", "max ms")))
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "query_bench.json").write_text(json.dumps(
-        {"run": str(run), "cores": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": load_after,
+        {"pythonpath": a.pythonpath, "run": str(run), "cores": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": load_after,
          "subprocess": e2e, "latency_100k": lat}, indent=1))
 
 

@@ -39,6 +39,7 @@ def test_expression_lists_and_analogy_agree(emb):
     b = answer(emb, build_query(positive=["king", "woman"], negative=["man"], k=3))
     c = answer(emb, parse_line("analogy king man woman", k=3))
     assert a["results"] == b["results"] == c["results"] and a["results"][0]["word"] == "queen"
+    assert a["query"] == ["king", "man", "woman"] and b["query"] == ["king", "woman", "man"]
     assert c["query"] == ["king", "man", "woman"] and c["positive"] == ["king", "woman"]
     assert [r["word"] for r in a["results"]] == [w for w, _ in emb.analogy("king", "man", "woman", 3)]
 
@@ -75,7 +76,8 @@ def test_text_answers(emb):
     assert model_line(emb) == "model: runs/word-test (8 words x 4)"
     assert "neighbour of king" in to_text(answer(emb, build_query(["king"], k=2)))
     assert "king - man + woman" in to_text(answer(emb, parse_line("analogy king man woman", k=3)))
-    assert "king + woman - man" in to_text(answer(emb, build_query(["king - man + woman"], k=3)))
+    assert "king - man + woman" in to_text(answer(emb, build_query(["king - man + woman"], k=3)))
+    assert "- man + king" in to_text(answer(emb, build_query(["-man king"], k=3)))
     assert to_text(answer(emb, parse_line("similarity king queen"))).startswith("cosine(king, queen) = 0.3333")
     assert "odd one out: apple" in to_text(answer(emb, parse_line("odd-one-out king queen man apple")))
     assert "3CosMul" in to_text(answer(emb, parse_line("king - man + woman", k=3, method="mul")))

@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .embeddings import Embeddings, fmt_table
 from .errors import WordmoreError
+
+if TYPE_CHECKING:  # numpy stays unimported until a query runs: the CLI reads STREAM_HELP to build --help
+    from .embeddings import Embeddings
 
 STREAM_HELP = """one query per line; blank lines and lines starting with # are skipped:
   king                        neighbours of king
@@ -32,9 +35,9 @@ class Query:
     method: str = "add"
 
 
-def parse_expression(text: str) -> tuple[list[str], list[str]]:
-    """'king - man + woman' (or 'king -man +woman') -> (['king', 'woman'], ['man'])."""
-    pos, neg, sign = [], [], None
+def parse_terms(text: str) -> list[tuple[str, str]]:
+    """'king - man + woman' (or 'king -man +woman') -> [('+', 'king'), ('-', 'man'), ('+', 'woman')]."""
+    terms, sign = [], None
     for tok in text.split():
         if tok in ("+", "-"):
             if sign is not None:
@@ -43,13 +46,19 @@ def parse_expression(text: str) -> tuple[list[str], list[str]]:
             continue
         if tok[0] in "+-" and len(tok) > 1 and sign is None:
             sign, tok = tok[0], tok[1:]
-        (neg if sign == "-" else pos).append(tok)
+        terms.append((sign or "+", tok))
         sign = None
     if sign is not None:
         raise WordmoreError(f"{text!r} ends with an operator: expected a word after {sign!r}")
-    if not pos and not neg:
+    if not terms:
         raise WordmoreError("empty query: give a word or an expression like 'king - man + woman'")
-    return pos, neg
+    return terms
+
+
+def parse_expression(text: str) -> tuple[list[str], list[str]]:
+    """'king - man + woman' -> (['king', 'woman'], ['man'])."""
+    terms = parse_terms(text)
+    return [w for s, w in terms if s == "+"], [w for s, w in terms if s == "-"]
 
 
 def parse_vector(items) -> list[float]:
@@ -74,8 +83,14 @@ def build_query(expr=(), positive=(), negative=(), vector=None, k: int = 10,
                             "--positive/--negative word lists, or --vector NUMBERS")
     if vector is not None:
         return Query("vector", vector=parse_vector(vector), k=k, restrict=restrict)
-    pos, neg = parse_expression(" ".join(expr)) if expr else (list(positive), list(negative))
-    return Query("neighbors", pos, neg, pos + neg, k=k, restrict=restrict, method=method)
+    terms = parse_terms(" ".join(expr)) if expr else [("+", w) for w in positive] + [("-", w) for w in negative]
+    pos, neg = [w for s, w in terms if s == "+"], [w for s, w in terms if s == "-"]
+    return Query("neighbors", pos, neg, [w for _, w in terms], k=k, restrict=restrict, method=method)
+
+
+def analogy_query(a: str, b: str, c: str, k: int = 5, restrict: int | None = None, method: str = "add") -> Query:
+    """a - b + c in fastText's order (king man woman -> queen)."""
+    return Query("analogy", [a, c], [b], [a, b, c], k=k, restrict=restrict, method=method)
 
 
 def parse_line(line: str, k: int = 10, restrict: int | None = None, method: str = "add") -> Query | None:
@@ -87,7 +102,7 @@ def parse_line(line: str, k: int = 10, restrict: int | None = None, method: str 
     if head == "analogy":
         if len(rest) != 3:
             raise WordmoreError("analogy takes 3 words: A B C for A - B + C")
-        return Query("analogy", [rest[0], rest[2]], [rest[1]], rest, k=k, restrict=restrict, method=method)
+        return analogy_query(*rest, k=k, restrict=restrict, method=method)
     if head == "similarity":
         if len(rest) != 2:
             raise WordmoreError("similarity takes 2 words")
@@ -101,7 +116,7 @@ def parse_line(line: str, k: int = 10, restrict: int | None = None, method: str 
     return build_query(toks, k=k, restrict=restrict, method=method)
 
 
-def answer(emb: Embeddings, q: Query) -> dict:
+def answer(emb: "Embeddings", q: Query) -> dict:
     """The JSON-ready answer: model, command, query (a list), k, restrict_vocab, results with gensim's scores."""
     head = {"model": emb.source, "command": q.command}
     if q.command == "similarity":
@@ -126,13 +141,14 @@ def answer(emb: Embeddings, q: Query) -> dict:
             "restrict_vocab": q.restrict, "results": [{"word": w, "score": s} for w, s in res]}
 
 
-def model_line(emb: Embeddings) -> str:
+def model_line(emb: "Embeddings") -> str:
     """The first line of every text answer: which run or file answered."""
     return f"model: {emb.describe()}"
 
 
 def to_text(d: dict) -> str:
     """A readable answer (without the model line)."""
+    from .embeddings import fmt_table
     if d["command"] == "similarity":
         a, b = d["query"]
         return f"cosine({a}, {b}) = {d['cosine']:.4f}"
@@ -144,21 +160,19 @@ def to_text(d: dict) -> str:
     elif d["command"] == "neighbors" and len(d["query"]) == 1 and d["positive"]:
         title = f"neighbour of {d['query'][0]}"
     else:
-        title = " ".join(([] if d["positive"] else ["-"]) + _terms(d))
+        title = _title(d)
     score = "3CosMul" if d.get("method") == "mul" else "cosine"
     return fmt_table([(i + 1, r["word"], r["score"]) for i, r in enumerate(d["results"])], ("#", title, score))
 
 
-def _terms(d: dict) -> list[str]:
-    if d["command"] == "analogy":
-        a, b, c = d["query"]
-        return [a, "-", b, "+", c]
+def _title(d: dict) -> str:
+    """The query as typed: king - man + woman."""
+    neg = set(d["negative"]) - set(d["positive"])
     out = []
-    for w in d["positive"]:
-        out += ["+", w] if out else [w]
-    for w in d["negative"]:
-        out += ["-", w] if out else [w]
-    return out
+    for w in d["query"]:
+        sign = "-" if w in neg else "+"
+        out += [sign, w] if out or sign == "-" else [w]
+    return " ".join(out)
 
 
 def error_json(message: str, **extra) -> str:
@@ -166,7 +180,7 @@ def error_json(message: str, **extra) -> str:
     return json.dumps({"error": message, **extra}, ensure_ascii=False)
 
 
-def run_stream(emb: Embeddings, lines, out=None, err=None, as_json: bool = False, k: int = 10,
+def run_stream(emb: "Embeddings", lines, out=None, err=None, as_json: bool = False, k: int = 10,
                restrict: int | None = None, method: str = "add") -> int:
     """Answer one query per line with one load; returns how many lines failed (each failure reported, then on)."""
     out, err = out or sys.stdout, err or sys.stderr

@@ -253,7 +253,9 @@ def os_errors(path):
         raise WordmoreError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _refuse(path: Path, force: bool, kind: str = "file") -> None:
+def check_target(path, force: bool, kind: str = "file") -> None:
+    """Refuse a folder for a file, a file for a folder, and an existing file without force (one clear line)."""
+    path = Path(path)
     if path.is_dir() and kind == "file":
         raise WordmoreError(f"cannot write {path}: it is a folder (pass a file path)")
     if path.exists() and not path.is_dir() and kind == "folder":
@@ -265,7 +267,7 @@ def _refuse(path: Path, force: bool, kind: str = "file") -> None:
 def write_word2vec(path, words: list[str], vectors: np.ndarray, binary: bool = False, force: bool = True) -> None:
     """word2vec format as the C tool and gensim read it: 'COUNT DIM' header, then one word per row."""
     path = Path(path)
-    _refuse(path, force)
+    check_target(path, force)
     fw = _file_words(words, path)
     with os_errors(path):
         with atomic_path(path, "wb") as f:
@@ -284,10 +286,10 @@ def write_projector(folder, words: list[str], vectors: np.ndarray, prefix: str =
                     force: bool = True) -> tuple[Path, Path]:
     """TensorBoard projector files: vectors.tsv and metadata.tsv (one column, so no header)."""
     folder = Path(folder)
-    _refuse(folder, force, "folder")
+    check_target(folder, force, "folder")
     vec_p, meta_p = folder / f"{prefix}vectors.tsv", folder / f"{prefix}metadata.tsv"
     for q in (vec_p, meta_p):
-        _refuse(q, force)
+        check_target(q, force)
     with os_errors(folder):
         with atomic_path(vec_p, "w", encoding="utf-8", newline="\n") as f:
             for v in vectors:
