@@ -19,7 +19,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from wordmore.embeddings import Embeddings, fmt_table  # noqa: E402
+from wordmore.embeddings import Embeddings, fmt_table
 
 LOAD = "from wordmore.embeddings import Embeddings; Embeddings.load({path!r}{limit})"
 LIBRARY_QUERY = ("from wordmore.embeddings import Embeddings; from wordmore.query import answer, build_query, "
@@ -99,6 +99,7 @@ def main():
     ap.add_argument("--vec", default="/tmp/wordmore-bench-100k.vec", help="100K x 100 file (made if missing)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--pythonpath", default=str(ROOT), help="the wordmore checkout the subprocesses run")
+    ap.add_argument("--out", default=str(ROOT / "results" / "query_bench.json"))
     a = ap.parse_args()
     PYTHONPATH[0] = a.pythonpath
     from wordmore.runs import model_path
@@ -111,14 +112,15 @@ def main():
     rows = [(k, f"{v['median_s']:.3f}", f"{v['min_s']:.3f}", f"{v['max_s']:.3f}", v["runs"],
              f"< {TARGETS[k]}: {'yes' if v['median_s'] < TARGETS[k] else 'NO'}" if k in TARGETS else "")
             for k, v in e2e.items()]
-    print(f"wordmore from {a.pythonpath}; run {run}; {os.cpu_count()} cores; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    print(f"wordmore from {a.pythonpath}; run {run}; {os.cpu_count()} cores; "
+          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     print(fmt_table(rows, ("subprocess", "median s", "min s", "max s", "runs", "target")))
     print(fmt_table([(k, f"{v['median_ms']:.2f}", f"{v['max_ms']:.2f}") for k, v in lat.items()],
                     ("query on 100K x 100, in process", "median ms", "max ms")))
-    (ROOT / "results").mkdir(exist_ok=True)
-    (ROOT / "results" / "query_bench.json").write_text(json.dumps(
-        {"pythonpath": a.pythonpath, "run": str(run), "cores": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": load_after,
-         "subprocess": e2e, "latency_100k": lat}, indent=1))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(
+        {"pythonpath": a.pythonpath, "run": str(run), "cores": os.cpu_count(), "loadavg_before": load_before,
+         "loadavg_after": load_after, "subprocess": e2e, "latency_100k": lat}, indent=1))
 
 
 if __name__ == "__main__":

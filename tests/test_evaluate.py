@@ -5,7 +5,13 @@ import pytest
 
 from wordmore.embeddings import Embeddings
 from wordmore.errors import WordmoreError
-from wordmore.evaluate import analogy_json, analogy_table, eval_files, evaluate_analogies, evaluate_pairs
+from wordmore.evaluate import (
+    analogy_json,
+    analogy_table,
+    eval_files,
+    evaluate_analogies,
+    evaluate_pairs,
+)
 
 WORDS = ["king", "queen", "man", "woman", "prince", "princess", "boy", "girl", "paris", "france", "rome", "italy"]
 V = np.array([[1, 1, 1, 0], [-1, 1, 1, 0], [1, 0, 1, 0], [-1, 0, 1, 0], [1, 1, -1, 0], [-1, 1, -1, 0],

@@ -6,8 +6,16 @@ import pytest
 
 from wordmore.embeddings import Embeddings
 from wordmore.errors import WordmoreError
-from wordmore.query import answer, build_query, error_json, model_line, parse_expression, parse_line, \
-    run_stream, to_text
+from wordmore.query import (
+    answer,
+    build_query,
+    error_json,
+    model_line,
+    parse_expression,
+    parse_line,
+    run_stream,
+    to_text,
+)
 
 WORDS = ["<s>", "king", "queen", "man", "woman", "prince", "princess", "apple"]
 V = np.array([[0, 0, 0, .1], [1, 1, 1, 0], [-1, 1, 1, 0], [1, 0, 1, 0], [-1, 0, 1, 0], [1, 1, -1, 0],
@@ -100,3 +108,10 @@ def test_stream_one_load_many_answers(emb):
 
 def test_error_json():
     assert json.loads(error_json("no such file", model="x")) == {"error": "no such file", "model": "x"}
+
+
+def test_a_space_token_shows_as_its_stand_in():
+    e = Embeddings(["a", " ", "b", "c"], np.array([[1, 0], [0.9, 0.1], [0, 1], [0.5, 0.5]], np.float32))
+    text = to_text(answer(e, build_query(["a"], k=2)))
+    assert "\u2423" in text.splitlines()[2] and "neighbour of a" in text
+    assert answer(e, build_query(["\u2423"], k=1))["query"] == [" "]  # JSON keeps the real token

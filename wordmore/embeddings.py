@@ -190,7 +190,7 @@ def similar_scores(U: np.ndarray, pos: np.ndarray, neg: np.ndarray, method: str 
 
 def fmt_table(rows: list[tuple], headers: tuple) -> str:
     """A plain aligned text table."""
-    cells = [tuple(visible(c) if isinstance(c, str) else str(c) if not isinstance(c, float) or not math.isfinite(c) else f"{c:.4f}" for c in r) for r in rows]
+    cells = [tuple(str(c) if not isinstance(c, float) or not math.isfinite(c) else f"{c:.4f}" for c in r) for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
              "  ".join("-" * w for w in widths)]

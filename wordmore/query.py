@@ -116,7 +116,7 @@ def parse_line(line: str, k: int = 10, restrict: int | None = None, method: str 
     return build_query(toks, k=k, restrict=restrict, method=method)
 
 
-def answer(emb: "Embeddings", q: Query) -> dict:
+def answer(emb: Embeddings, q: Query) -> dict:
     """The JSON-ready answer: model, command, query (a list), k, restrict_vocab, results with gensim's scores."""
     head = {"model": emb.source, "command": q.command}
     if q.command == "similarity":
@@ -141,7 +141,7 @@ def answer(emb: "Embeddings", q: Query) -> dict:
             "restrict_vocab": q.restrict, "results": [{"word": w, "score": s} for w, s in res]}
 
 
-def model_line(emb: "Embeddings") -> str:
+def model_line(emb: Embeddings) -> str:
     """The first line of every text answer: which run or file answered."""
     return f"model: {emb.describe()}"
 
@@ -149,20 +149,21 @@ def model_line(emb: "Embeddings") -> str:
 def to_text(d: dict) -> str:
     """A readable answer (without the model line)."""
     from .embeddings import fmt_table
+    from .vecio import visible  # a whitespace token (char level) shows as its stand-in
     if d["command"] == "similarity":
-        a, b = d["query"]
+        a, b = map(visible, d["query"])
         return f"cosine({a}, {b}) = {d['cosine']:.4f}"
     if d["command"] == "odd-one-out":
-        rows = [(r["word"], r["cosine_to_mean"]) for r in d["results"]]
-        return f"odd one out: {d['odd_one_out']}\n" + fmt_table(rows, ("word", "cosine to the mean"))
+        rows = [(visible(r["word"]), r["cosine_to_mean"]) for r in d["results"]]
+        return f"odd one out: {visible(d['odd_one_out'])}\n" + fmt_table(rows, ("word", "cosine to the mean"))
     if d["command"] == "vector":
         title = f"nearest the vector ({len(d['query'])} numbers)"
     elif d["command"] == "neighbors" and len(d["query"]) == 1 and d["positive"]:
-        title = f"neighbour of {d['query'][0]}"
+        title = f"neighbour of {visible(d['query'][0])}"
     else:
         title = _title(d)
     score = "3CosMul" if d.get("method") == "mul" else "cosine"
-    return fmt_table([(i + 1, r["word"], r["score"]) for i, r in enumerate(d["results"])], ("#", title, score))
+    return fmt_table([(i + 1, visible(r["word"]), r["score"]) for i, r in enumerate(d["results"])], ("#", title, score))
 
 
 def _title(d: dict) -> str:
@@ -172,7 +173,8 @@ def _title(d: dict) -> str:
     for w in d["query"]:
         sign = "-" if w in neg else "+"
         out += [sign, w] if out or sign == "-" else [w]
-    return " ".join(out)
+    from .vecio import visible
+    return " ".join(map(visible, out))
 
 
 def error_json(message: str, **extra) -> str:
@@ -180,7 +182,7 @@ def error_json(message: str, **extra) -> str:
     return json.dumps({"error": message, **extra}, ensure_ascii=False)
 
 
-def run_stream(emb: "Embeddings", lines, out=None, err=None, as_json: bool = False, k: int = 10,
+def run_stream(emb: Embeddings, lines, out=None, err=None, as_json: bool = False, k: int = 10,
                restrict: int | None = None, method: str = "add") -> int:
     """Answer one query per line with one load; returns how many lines failed (each failure reported, then on)."""
     out, err = out or sys.stdout, err or sys.stderr

@@ -1,9 +1,8 @@
-"""Vector files without torch: word2vec text/binary reading and writing, the .npy sidecar, projector files, gensim .kv."""
+"""Vector files without torch: word2vec text and binary, the .npy sidecar, projector files, gensim .kv."""
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +181,7 @@ def _read_kv(p: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
                             "or convert with kv.save_word2vec_format('x.bin', binary=True)") from None
     try:
         kv = KeyedVectors.load(str(p), mmap="r")
-    except Exception as e:  # noqa: BLE001 - gensim raises many kinds; one line for the user
+    except Exception as e:
         raise WordmoreError(f"{p}: gensim could not read it ({type(e).__name__}: {e})") from None
     words = list(kv.index_to_key)[:limit]
     return words, np.asarray(kv.vectors[:len(words)], dtype=np.float32)
