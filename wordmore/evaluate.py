@@ -181,7 +181,9 @@ def resolve_eval_file(arg: str | None, default_name: str, what: str) -> Path | N
         return p
     if p.is_dir():
         raise WordmoreError(f"{what} file {p} is a folder")
-    if p.name == arg and (found := find_eval_file(arg)):
+    if p.name != arg:  # a path, not a bare name: nothing to look up
+        raise WordmoreError(f"no such {what} file: {p}")
+    if found := find_eval_file(arg):
         return found
     looked = ", ".join(str(d) for d in _eval_dirs()) or "nowhere else: $WORDMORE_DATA is unset"
     raise WordmoreError(f"no such {what} file: {p} (looked in the current folder and {looked})")
