@@ -24,7 +24,7 @@ def test_newest_run_of_the_current_folder(tmp_path, monkeypatch):
     assert default_model().name == "word-wiki"
     assert model_path("").name == "word-wiki" and default_model("char").name == "char-names"
     assert model_path("runs/word-fairy").name == "word-fairy"
-    with pytest.raises(WordmoreError, match="no such run directory or vectors file: nope"):
+    with pytest.raises(WordmoreError, match="no such vectors file or run directory: nope"):
         model_path("nope")
 
 

@@ -89,7 +89,7 @@ def model_path(arg: str | None, level: str = "word") -> Path:
         return default_model(level)
     p = Path(arg)
     if not p.exists():
-        raise WordmoreError(f"no such run directory or vectors file: {p}")
+        raise WordmoreError(f"no such vectors file or run directory: {p}")
     return p
 
 
