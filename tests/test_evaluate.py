@@ -1,9 +1,17 @@
+import json
+
 import numpy as np
 import pytest
 
 from wordmore.embeddings import Embeddings
 from wordmore.errors import WordmoreError
-from wordmore.evaluate import analogy_table, evaluate_analogies, evaluate_pairs
+from wordmore.evaluate import (
+    analogy_json,
+    analogy_table,
+    eval_files,
+    evaluate_analogies,
+    evaluate_pairs,
+)
 
 WORDS = ["king", "queen", "man", "woman", "prince", "princess", "boy", "girl", "paris", "france", "rome", "italy"]
 V = np.array([[1, 1, 1, 0], [-1, 1, 1, 0], [1, 0, 1, 0], [-1, 0, 1, 0], [1, 1, -1, 0], [-1, 1, -1, 0],
@@ -86,3 +94,61 @@ def test_agrees_with_gensim_on_random_vectors(tmp_path):
         pear, spear, oov = kv.evaluate_word_pairs(str(s), restrict_vocab=restrict)
         assert abs(mine["spearman"] - spear.statistic) < 1e-3 and abs(mine["pearson"] - pear.statistic) < 1e-3
         assert abs(100 * mine["oov"] / mine["pairs"] - oov) < 1e-6
+
+
+def _old_correct(emb, quads, method):
+    """The pre-unification evaluate loop (dot product to b - a + c; 3CosMul sb*sc/(sa+1e-6)), as reference."""
+    U = emb.unit
+    q = np.asarray(quads)
+    if method == "add":
+        scores = (U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]) @ U.T
+    else:
+        sa, sb, sc = ((U[q[:, j]] @ U.T + 1) / 2 for j in (0, 1, 2))
+        scores = sb * sc / (sa + 1e-6)
+    for j in (0, 1, 2):
+        scores[np.arange(len(q)), q[:, j]] = -np.inf
+    return int((scores.argmax(1) == q[:, 3]).sum())
+
+
+@pytest.mark.parametrize("method", ["add", "mul"])
+def test_same_correct_counts_as_the_old_code(tmp_path, method):
+    rng = np.random.default_rng(5)
+    n = 400
+    words = [f"w{i}" for i in range(n)]
+    vecs = rng.normal(size=(n, 10)).astype(np.float32)
+    quads = [list(rng.choice(n, 4, replace=False)) for _ in range(600)]
+    for a, b, c, d in quads[:200]:  # a third answerable, so 'correct' is not just zero
+        vecs[d] = vecs[b] - vecs[a] + vecs[c] + rng.normal(size=10) * 0.3
+    q = tmp_path / "q.txt"
+    q.write_text(": family\n" + "".join(" ".join(words[i] for i in x) + "\n" for x in quads))
+    emb = Embeddings(words, vecs)
+    r = evaluate_analogies(emb, q, restrict_vocab=None, method=method)
+    assert r["total"].seen == 600 and r["total"].correct == _old_correct(emb, quads, method) > 30
+
+
+def test_eval_files_are_checked_before_any_work(tmp_path, monkeypatch, files):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WordmoreError, match="no such word-pair file: /nope.tsv$"):
+        eval_files(str(files[0]), "/nope.tsv")
+    with pytest.raises(WordmoreError, match=r"no such analogy file: q2.txt \(looked in the current folder"):
+        eval_files("q2.txt", None)
+
+
+def test_bare_eval_name_found_beside_the_data(tmp_path, monkeypatch):
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "questions-words.txt").write_text(QUESTIONS)
+    (tmp_path / "corpora").mkdir()
+    work = tmp_path / "project"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("WORDMORE_DATA", str(tmp_path / "corpora"))
+    assert eval_files("questions-words.txt", None)[0] == tmp_path / "eval" / "questions-words.txt"
+
+
+def test_default_restrict_is_30000_and_json_form(files):
+    import inspect
+    assert inspect.signature(evaluate_analogies).parameters["restrict_vocab"].default == 30000
+    d = analogy_json(evaluate_analogies(Embeddings(WORDS, V), files[0]))
+    assert d["total"] == {"correct": 4, "seen": 4, "skipped": 2, "accuracy": 1.0}
+    assert d["sections"]["family"]["correct"] == 3 and d["restrict_vocab"] == 30000
+    json.dumps(d)

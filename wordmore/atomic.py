@@ -14,6 +14,7 @@ def atomic_path(path, mode: str = "wb", **kw):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; output is readable like other tools' (0644)
         with os.fdopen(fd, mode, **kw) as f:
             yield f
             f.flush()
@@ -23,6 +24,12 @@ def atomic_path(path, mode: str = "wb", **kw):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

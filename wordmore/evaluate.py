@@ -1,14 +1,17 @@
 """Benchmarks on embeddings: Google-format analogies and word-pair similarity, scored as gensim does."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .embeddings import Embeddings
+from .embeddings import Embeddings, similar_scores
 from .errors import WordmoreError
+
+DEFAULT_RESTRICT = 30000  # the README's and the report's
 
 
 @dataclass
@@ -59,47 +62,43 @@ def read_analogies(path) -> list[tuple[str, list[tuple[int, list[str]]]]]:
     return sections
 
 
-def evaluate_analogies(emb: Embeddings, path, restrict_vocab: int | None = 300000,
+def _score_section(emb: Embeddings, U: np.ndarray, ok: dict, name: str, qs: list, case_insensitive: bool,
+                   method: str) -> Section:
+    """One section's questions, 256 at a time through the one scoring function."""
+    sec = Section(name)
+    quads, lines = [], []
+    for ln, ws in qs:
+        ws = [w.upper() for w in ws] if case_insensitive else ws
+        if not all(w in ok for w in ws):
+            sec.skipped += 1
+            continue
+        quads.append([ok[w] for w in ws])
+        lines.append(ws)
+    Q = np.asarray(quads, dtype=np.int64).reshape(-1, 4)  # (q, 4)
+    for s in range(0, len(Q), 256):
+        q = Q[s:s + 256]
+        scores = similar_scores(U, U[q[:, [1, 2]]], U[q[:, [0]]], method)  # (q, n): b - a + c
+        rows = np.arange(len(q))
+        for j in (0, 1, 2):
+            scores[rows, q[:, j]] = -np.inf
+        pred = scores.argmax(1)
+        for k in range(len(q)):
+            sec.seen += 1
+            if pred[k] == q[k, 3]:
+                sec.correct += 1
+            elif len(sec.misses) < 5:
+                sec.misses.append((*lines[s + k], emb.words[pred[k]]))
+    return sec
+
+
+def evaluate_analogies(emb: Embeddings, path, restrict_vocab: int | None = DEFAULT_RESTRICT,
                        case_insensitive: bool = True, method: str = "add") -> dict:
     """Google analogies 'a b c d' scored as b - a + c -> d among the first restrict_vocab words."""
     sections_in = read_analogies(path)
     ok = _vocab_map(emb, restrict_vocab, case_insensitive)
     n = len(emb.words[:restrict_vocab] if restrict_vocab else emb.words)
     U = emb.unit[:n]  # (n, D)
-    sections = []
-    for name, qs in sections_in:
-        sec = Section(name)
-        quads, lines = [], []
-        for ln, ws in qs:
-            ws = [w.upper() for w in ws] if case_insensitive else ws
-            if not all(w in ok for w in ws):
-                sec.skipped += 1
-                continue
-            quads.append([ok[w] for w in ws])
-            lines.append(ws)
-        if quads:
-            Q = np.asarray(quads)  # (q, 4)
-            for s in range(0, len(Q), 256):
-                q = Q[s:s + 256]
-                if method == "add":
-                    target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]  # (q, D)
-                    scores = target @ U.T  # (q, n)
-                elif method == "mul":
-                    sa, sb, sc = ((U[q[:, j]] @ U.T + 1) / 2 for j in (0, 1, 2))
-                    scores = sb * sc / (sa + 1e-6)
-                else:
-                    raise WordmoreError(f"unknown method {method!r}: choose add or mul")
-                rows = np.arange(len(q))
-                for j in (0, 1, 2):
-                    scores[rows, q[:, j]] = -np.inf
-                pred = scores.argmax(1)
-                for k in range(len(q)):
-                    sec.seen += 1
-                    if pred[k] == q[k, 3]:
-                        sec.correct += 1
-                    elif len(sec.misses) < 5:
-                        sec.misses.append((*lines[s + k], emb.words[pred[k]]))
-        sections.append(sec)
+    sections = [_score_section(emb, U, ok, name, qs, case_insensitive, method) for name, qs in sections_in]
     def total(secs, name):
         t = Section(name)
         for s in secs:
@@ -115,7 +114,7 @@ def evaluate_analogies(emb: Embeddings, path, restrict_vocab: int | None = 30000
             "coverage": tot.seen / max(tot.seen + tot.skipped, 1)}
 
 
-def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = 300000,
+def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = DEFAULT_RESTRICT,
                    case_insensitive: bool = True, delimiter: str = "\t") -> dict:
     """Word-pair similarity (e.g. WordSim-353): Spearman and Pearson against human scores, with coverage."""
     from scipy import stats
@@ -153,15 +152,61 @@ def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = 300000,
             "coverage": len(gold) / max(total, 1)}
 
 
-def find_eval_file(name: str) -> Path | None:
-    """An eval file beside $WORDMORE_DATA (its sibling eval/ folder), as a convenience."""
+def _eval_dirs() -> list[Path]:
+    """Where a bare eval file name is looked for, after the current folder."""
+    dirs = []
     env = os.environ.get("WORDMORE_DATA")
-    if not env:
-        return None
-    for cand in (Path(env) / "eval" / name, Path(env).parent / "eval" / name):
-        if cand.exists():
-            return cand
+    if env:
+        dirs += [Path(env) / "eval", Path(env).parent / "eval"]
+    spec = importlib.util.find_spec("gensim")  # gensim ships both standard files as test data
+    if spec and spec.origin:
+        dirs.append(Path(spec.origin).parent / "test" / "test_data")
+    return dirs
+
+
+def find_eval_file(name: str) -> Path | None:
+    """An eval file beside $WORDMORE_DATA (its eval/ folder or its sibling), or in gensim's test data."""
+    for d in _eval_dirs():
+        if (d / name).is_file():
+            return d / name
     return None
+
+
+def resolve_eval_file(arg: str | None, default_name: str, what: str) -> Path | None:
+    """--analogies/--similarity: the path as given, else a bare name looked up like the default; None if unset."""
+    if arg is None:
+        return find_eval_file(default_name)
+    p = Path(arg)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        raise WordmoreError(f"{what} file {p} is a folder")
+    if p.name != arg:  # a path, not a bare name: nothing to look up
+        raise WordmoreError(f"no such {what} file: {p}")
+    if found := find_eval_file(arg):
+        return found
+    looked = ", ".join(str(d) for d in _eval_dirs()) or "nowhere else: $WORDMORE_DATA is unset"
+    raise WordmoreError(f"no such {what} file: {p} (looked in the current folder and {looked})")
+
+
+def eval_files(analogies: str | None, similarity: str | None) -> tuple[Path | None, Path | None]:
+    """Both eval files resolved and checked before any work; an error if neither is given nor found."""
+    ana = resolve_eval_file(analogies, "questions-words.txt", "analogy")
+    sim = resolve_eval_file(similarity, "wordsim353.tsv", "word-pair")
+    if ana is None and sim is None:
+        raise WordmoreError("nothing to evaluate: pass --analogies FILE and/or --similarity FILE "
+                            "(questions-words.txt and wordsim353.tsv are found beside $WORDMORE_DATA)")
+    return ana, sim
+
+
+def analogy_json(res: dict) -> dict:
+    """evaluate_analogies' result as plain JSON types."""
+    def part(s: Section) -> dict:
+        return {"correct": s.correct, "seen": s.seen, "skipped": s.skipped,
+                "accuracy": s.accuracy if s.seen else None}
+    return {"file": res["file"], "restrict_vocab": res["restrict_vocab"], "method": res["method"],
+            "sections": {s.name: part(s) for s in res["sections"]},
+            **{k: part(res[k]) for k in ("semantic", "syntactic", "total")}, "coverage": res["coverage"]}
 
 
 def analogy_table(res: dict) -> str:
