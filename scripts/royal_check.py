@@ -1,6 +1,6 @@
 """Check the royal result of a word run: are king, queen, prince and princess each other's neighbours?
 
-usage: python scripts/royal_check.py [RUN_DIR]   (default: the most recent word run)
+usage: python scripts/royal_check.py [RUN_DIR]   (default: the newest word run under ./runs)
 Prints a table, writes results/royal_check.json, exits 1 when a check fails.
 """
 import json
@@ -9,11 +9,11 @@ from pathlib import Path
 
 from wordmore.embeddings import Embeddings, fmt_table
 from wordmore.royal import royal_check
-from wordmore.train import latest_run_file
+from wordmore.runs import default_model
 
 
 def main(argv):
-    run = Path(argv[1]) if len(argv) > 1 else Path(latest_run_file().read_text().strip())
+    run = Path(argv[1]) if len(argv) > 1 else default_model("word")
     emb = Embeddings.load(run)
     r = royal_check(emb)
     table = [(x["word"], ", ".join(f"{o}:{x['ranks'][o] or '-'}" for o in x["ranks"]),

@@ -37,7 +37,7 @@ def test_help_both_ways():
 def test_queries_table_and_json(vec, capsys):
     assert main(["analogy", "king", "man", "woman", "--model", str(vec), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["answers"][0]["word"] == "queen"
+    assert out["results"][0]["word"] == "queen"
     assert main(["neighbors", "breakfast", "-k", "2", "--model", str(vec)]) == 0
     text = capsys.readouterr().out
     assert "lunch" in text and "dinner" in text
@@ -66,9 +66,9 @@ def test_evaluate_command(vec, tmp_path, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert out["analogies"]["total"]["seen"] == 2 and out["analogies"]["total"]["skipped"] == 1
     assert out["analogies"]["total"]["correct"] >= 1
-    monkeypatch.delenv("WORDMORE_DATA", raising=False)  # no default files to find
-    assert main(["evaluate", "--model", str(vec)]) == 1
-    assert "nothing to evaluate" in capsys.readouterr().err
+    monkeypatch.delenv("WORDMORE_DATA", raising=False)
+    assert main(["evaluate", "--model", str(vec), "--analogies", str(q), "--similarity", str(tmp_path / "no.tsv")]) == 1
+    assert "no such word-pair file" in capsys.readouterr().err  # checked before the analogies are scored
 
 
 def test_export_formats(vec, tmp_path, capsys):
@@ -101,8 +101,9 @@ def test_char_run_sample_plot_and_report(names_file, tmp_path, capsys):
     assert "![training curve](curve.png)" in report and (out / "curve.png").exists()
 
 
-def test_word_run_then_queries_default_to_latest_and_report(words_file, tmp_path, capsys):
-    out = tmp_path / "wrun"
+def test_word_run_then_queries_default_to_the_newest_run_here_and_report(words_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "runs" / "word-tales"
     assert main(["train", "--level", "word", "--dataset", str(words_file), "--out", str(out), "--max-steps", "150",
                  "--min-count", "1", "--n-embd", "8", "--n-hidden", "16", "--negatives", "8",
                  "--batch-size", "64", "--eval-every", "50", "--subsample", "0"]) == 0
@@ -111,9 +112,10 @@ def test_word_run_then_queries_default_to_latest_and_report(words_file, tmp_path
     gensim = pytest.importorskip("gensim")
     kv = gensim.models.KeyedVectors.load_word2vec_format(str(out / "embeddings.vec"))
     assert "princess" in kv.key_to_index and kv.vectors.shape[1] == 8
-    assert main(["neighbors", "king", "--json"]) == 0  # no --model: the latest word run
-    assert len(json.loads(capsys.readouterr().out)["neighbors"]) == 10
-    assert main(["report", str(out)]) == 0
+    assert main(["neighbors", "king", "--json"]) == 0  # no --model: the newest word run under ./runs
+    answer = json.loads(capsys.readouterr().out)
+    assert len(answer["results"]) == 10 and Path(answer["model"]).resolve() == out.resolve()
+    assert main(["report", str(out), "--no-explorer"]) == 0
     rep = (out / "report.md").read_text()
     assert "| king |" in rep and "![PCA](plot-pca.png)" in rep
 

@@ -246,24 +246,6 @@ def test_second_run_on_a_live_run_directory_is_refused(names_file, tmp_path):
         p.wait()
 
 
-def test_ddp_two_cpu_processes_match_single_process(words_file, tmp_path):
-    common = ["--level", "word", "--dataset", str(words_file), "--max-steps", "30", "--min-count", "1",
-              "--head", "softmax", "--precision", "fp32", *TINY]
-    single = tmp_path / "single"
-    assert run([*common, "--out", str(single)]) == 0
-    ddp = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "wordmore", "train", *common, "--out", str(ddp)], env=env, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    a = json.loads((single / "summary.json").read_text())
-    b = json.loads((ddp / "summary.json").read_text())
-    assert abs(a["val_loss"] - b["val_loss"]) < 1e-4  # same global batches, averaged gradients
-    wa, wb = load_checkpoint(single / "ckpt.pt")["model"], load_checkpoint(ddp / "ckpt.pt")["model"]
-    assert torch.allclose(wa["C.weight"], wb["C.weight"], atol=1e-4)
-
-
 def test_train_returns_its_summary_and_leaves_the_royal_table_to_the_cli(words_file, tmp_path, capsys):
     cfg = resolve_config("word", {"train": {"out": str(tmp_path / "r"), "max_steps": 12, "batch_size": 32,
                                             "minutes": 0.0, "eval_every": 6, "eval_tokens": 200, "warmup": 2},

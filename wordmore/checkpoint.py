@@ -148,8 +148,3 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True
 
-
-def latest_run_file() -> Path:
-    """Where the path of the most recent word run is kept."""
-    root = os.environ.get("WORDMORE_CACHE") or Path.home() / ".cache" / "wordmore"
-    return Path(root) / "latest-word-run"

@@ -1,108 +1,65 @@
-"""Command line: wordmore train | sample | neighbors | analogy | similarity | odd-one-out | evaluate | plot | export | report."""
+"""Command line: wordmore train | sample | neighbors | analogy | similarity | odd-one-out | query | evaluate | plot |
+explore | export | report. Modules are imported by the command that needs them: torch only to train or sample."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from .errors import WordmoreError
-from .options import field_choices, field_default, limit_error
+from .options import add_config_flags, field_type
+
 
 def _int_type(lo: int):
-    """argparse type: an integer of at least lo (query flags)."""
-    return _field_type(int, {"min": lo})
-
-
-def _float_type(lo: float, strict: bool):
-    """argparse type: a number above lo (strict) or at least lo."""
-    return _field_type(float, {"gt" if strict else "min": lo})
-
-
-def _field_type(kind, meta: dict):
-    """argparse type for an int or float field, checked against the field's limits."""
-    def conv(s):
-        try:
-            v = kind(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{s!r} is not {'an integer' if kind is int else 'a number'}") from None
-        why = limit_error(v, meta)
-        if why:
-            raise argparse.ArgumentTypeError(why)
-        return v
-    return conv
+    return field_type(int, {"min": lo})
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
-    """One --flag per config field, with its help, choices and limits from the dataclasses; defaults by level."""
     from .config import PRESETS, SECTIONS
-    for section, kls in SECTIONS.items():
-        g = p.add_argument_group(section)
-        for f in fields(kls):
-            if f.metadata.get("cli") is False:
-                continue
-            default = field_default(f)
-            per = {lv: PRESETS[lv].get(section, {}).get(f.name, default) for lv in PRESETS}
-            dflt = (f"default {per['char']!r}" if per["char"] == per["word"]
-                    else f"default: char {per['char']!r}, word {per['word']!r}")
-            limit = f", at most {f.metadata['max']:,}" if "max" in f.metadata else ""
-            kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
-                  "help": f"{f.metadata.get('help', '')} ({dflt}{limit})".strip()}
-            flag, choices = "--" + f.name.replace("_", "-"), field_choices(kls, f.name)
-            if isinstance(default, bool):
-                g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-            elif choices:
-                g.add_argument(flag, choices=choices, **kw)
-            elif isinstance(default, (int, float)):
-                g.add_argument(flag, type=_field_type(type(default), f.metadata), metavar="N" if
-                               isinstance(default, int) else "X", **kw)
-            elif isinstance(default, list):
-                g.add_argument(flag, type=_field_type(int, f.metadata), nargs="+", metavar="N", **kw)
-            else:
-                g.add_argument(flag, metavar=f.name.upper(), **kw)
+    add_config_flags(p, SECTIONS, PRESETS)
 
 
 def _query_flags(p: argparse.ArgumentParser, k: int | None = 10) -> None:
-    p.add_argument("--model", "-m", default="", help="run directory or vectors file (.vec/.txt/.bin); "
-                   "default: the most recent word run")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--model", "-m", default="", help="run directory or vectors file (.vec/.txt/.bin, gensim "
+                   ".kv); default: the newest word run under ./runs")
+    p.add_argument("--limit", type=_int_type(1), default=None, metavar="N",
+                   help="read only the first N (most frequent) vectors of the file")
+    p.add_argument("--json", action="store_true", help="machine-readable output; errors as JSON on stderr")
     if k is not None:
         p.add_argument("-k", type=_int_type(1), default=k, help=f"how many answers (default {k})")
         p.add_argument("--restrict-vocab", type=_int_type(1), default=None, metavar="N",
                        help="search only the N most frequent words")
+        p.add_argument("--method", choices=["add", "mul"], default="add",
+                       help="add: gensim's most_similar (3CosAdd); mul: most_similar_cosmul (3CosMul)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The wordmore argument parser."""
-    ap = argparse.ArgumentParser(prog="wordmore", description="makemore's context-window MLP over characters "
-                                 "or words: train it, then ask whether king, queen, prince and princess are near.")
-    from . import __version__
-    ap.add_argument("--version", action="version", version=f"wordmore {__version__}")
-    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
-    sub.required = True
+def _training_parsers(sub) -> None:
     p = sub.add_parser("train", help="train a model (char level on names, word level on fairy tales)")
     p.add_argument("--level", default="char", help="char | word (default char): only changes tokenization "
                    "and the preset defaults shown below")
     p.add_argument("--no-royals", action="store_true", help="word level: do not print the royal table at the end")
     _add_train_flags(p)
-
     p = sub.add_parser("sample", help="print new names from a char model")
-    p.add_argument("--model", "-m", default="runs/char-names", help="run directory")
+    p.add_argument("--model", "-m", default="", help="run directory (default: the newest char run under ./runs)")
     p.add_argument("-n", "--num", type=_int_type(1), default=20)
-    p.add_argument("--temperature", type=_float_type(0.0, True), default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=field_type(float, {"gt": 0.0}), default=1.0)
+    p.add_argument("--seed", type=_int_type(0), default=0)
 
-    p = sub.add_parser("neighbors", help="nearest words by cosine")
-    p.add_argument("word")
+
+def _query_parsers(sub) -> None:
+    p = sub.add_parser("neighbors", help="nearest words: a word, 'king - man + woman', --positive/--negative "
+                       "lists or --vector")
+    p.add_argument("expr", nargs="*", metavar="WORD", help="a word, or an expression in quotes: 'king - man + woman'")
+    p.add_argument("--positive", nargs="+", default=[], metavar="WORD", help="words to add (gensim's positive)")
+    p.add_argument("--negative", nargs="+", default=[], metavar="WORD", help="words to subtract (gensim's negative)")
+    p.add_argument("--vector", nargs="+", default=None, metavar="X", help="neighbours of these numbers")
     _query_flags(p)
     p = sub.add_parser("analogy", help="A - B + C (king man woman -> queen), query words excluded")
-    p.add_argument("a")
-    p.add_argument("b")
-    p.add_argument("c")
+    for name in ("a", "b", "c"):
+        p.add_argument(name)
     _query_flags(p, 5)
-    p.add_argument("--method", choices=["add", "mul"], default="add", help="3CosAdd (add) or 3CosMul (mul)")
     p = sub.add_parser("similarity", help="cosine similarity of two words")
     p.add_argument("a")
     p.add_argument("b")
@@ -110,60 +67,90 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("odd-one-out", help="the word that does not belong")
     p.add_argument("words", nargs="+")
     _query_flags(p, None)
-
+    from .query import STREAM_HELP
+    p = sub.add_parser("query", help="many queries, one load: one query per line on stdin (JSON lines with --json)",
+                       description=STREAM_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _query_flags(p)
     p = sub.add_parser("evaluate", help="Google analogies and word-similarity scores, with coverage")
     _query_flags(p, None)
-    p.add_argument("--analogies", default=None, help="Google-format file (default: questions-words.txt "
-                   "beside $WORDMORE_DATA, if there)")
+    p.add_argument("--analogies", default=None, help="Google-format file; a bare name is also looked for beside "
+                   "$WORDMORE_DATA (default: questions-words.txt there, if present)")
     p.add_argument("--similarity", default=None, help="word-pair file, tab-separated (default: wordsim353.tsv "
-                   "beside $WORDMORE_DATA, if there)")
-    p.add_argument("--restrict-vocab", type=_int_type(1), default=300000, metavar="N")
+                   "beside $WORDMORE_DATA, if present)")
+    p.add_argument("--restrict-vocab", type=_int_type(1), default=30000, metavar="N",
+                   help="questions and pairs among the N most frequent words (default 30000)")
     p.add_argument("--method", choices=["add", "mul"], default="add")
     p.add_argument("--case-sensitive", action="store_true")
 
-    p = sub.add_parser("plot", help="PCA / t-SNE picture of the embeddings (PNG)")
-    p.add_argument("--model", "-m", default="")
-    p.add_argument("--out", "-o", default="", help="PNG path (default <run>/plot-<method>.png)")
-    p.add_argument("--method", choices=["pca", "tsne"], default="pca")
-    p.add_argument("--words", nargs="+", default=None)
-    p.add_argument("--arrows", action="store_true", help="draw man->woman, king->queen, ... offsets")
-    p.add_argument("--background", type=_int_type(0), default=300, help="faint frequent words")
 
+def _picture_parsers(sub) -> None:
+    p = sub.add_parser("plot", help="PCA / t-SNE picture of the embeddings (png, pdf, svg or jpg)")
+    p.add_argument("--model", "-m", default="")
+    p.add_argument("--out", "-o", default="", help="picture path; .png added when it has no extension "
+                   "(default <run>/plot-<method>.png)")
+    p.add_argument("--method", choices=["pca", "tsne"], default="pca")
+    p.add_argument("--words", nargs="+", default=None, help="words to highlight (default: the royals and gender pairs)")
+    p.add_argument("--arrows", action="store_true", help="draw man->woman, king->queen, ... offsets")
+    p.add_argument("--background", type=_int_type(0), default=300, help="faint content words behind them")
+    p.add_argument("--skip-frequent", type=_int_type(0), default=100, metavar="K",
+                   help="background words start after the K most frequent (the, of, and ...)")
+    p.add_argument("--fit", choices=["words", "shown", "all"], default="words",
+                   help="PCA axes fitted on the highlighted words, the points shown, or all words")
+    p = sub.add_parser("explore", help="one self-contained HTML page: 3-D map, neighbour search, groups")
+    p.add_argument("--model", "-m", default="")
+    p.add_argument("--out", "-o", default="explore.html", help="HTML path (default explore.html)")
+    p.add_argument("--words", nargs="+", default=None, help="words to highlight as one more group")
+    p.add_argument("--groups", default=None, metavar="FILE", help="groups to highlight, one 'name: word word ...' a line")
+    p.add_argument("--top", type=_int_type(4), default=5000, metavar="N",
+                   help="the N most frequent words go on the map and into the search box")
+    p.add_argument("-k", type=_int_type(1), default=10, help="neighbours listed per word")
+    p.add_argument("--methods", nargs="+", choices=["pca", "tsne", "umap"], default=["pca", "tsne", "umap"],
+                   help="projections in the page (UMAP only where umap-learn is installed)")
+    p.add_argument("--fit-max", type=_int_type(4), default=1000, metavar="N",
+                   help="t-SNE and UMAP are fitted on the first N map words (the highlighted, then the most frequent)")
     p = sub.add_parser("export", help="word2vec text/binary or TensorBoard projector files")
     p.add_argument("--model", "-m", default="")
     p.add_argument("--format", choices=["word2vec", "word2vec-bin", "projector"], default="word2vec")
     p.add_argument("--out", "-o", required=True, help="file (word2vec) or folder (projector)")
-
-    p = sub.add_parser("report", help="Markdown report of a run: curve, royal neighbours, analogies, plots")
+    p.add_argument("--limit", type=_int_type(1), default=None, metavar="N", help="export only the first N words")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+    p = sub.add_parser("report", help="Markdown report of a run: the answer, scores, curve, pictures, explorer page")
     p.add_argument("run", help="run directory")
     p.add_argument("--analogies", default=None)
+    p.add_argument("--similarity", default=None)
     p.add_argument("--restrict-vocab", type=_int_type(1), default=30000)
+    p.add_argument("--no-explorer", action="store_true", help="do not write explore.html beside the report")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The wordmore argument parser."""
+    from . import __version__
+    ap = argparse.ArgumentParser(prog="wordmore", description="makemore's context-window MLP over characters "
+                                 "or words: train it, then ask whether king, queen, prince and princess are near.")
+    ap.add_argument("--version", action="version", version=f"wordmore {__version__}")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub.required = True
+    _training_parsers(sub)
+    _query_parsers(sub)
+    _picture_parsers(sub)
     return ap
 
 
 # ---------------------------------------------------------------- commands
 
-def _model_path(arg: str) -> Path:
-    if arg:
-        return Path(arg)
-    from .checkpoint import latest_run_file
-    f = latest_run_file()
-    if f.exists():
-        p = Path(f.read_text().strip())
-        if p.exists():
-            return p
-    raise WordmoreError("no --model given and no word run found yet: train one with "
-                        "'wordmore train --level word' or pass --model PATH")
+def _model_path(arg: str, level: str = "word") -> Path:
+    from .runs import model_path
+    return model_path(arg, level)
 
 
-def _load_emb(arg: str):
+def _load_emb(args):
     from .embeddings import Embeddings
-    return Embeddings.load(_model_path(arg))
+    return Embeddings.load(_model_path(args.model), limit=getattr(args, "limit", None))
 
 
-def _check_k(emb, k):
-    if k is not None and k > len(emb) - 1:
-        raise WordmoreError(f"-k {k} is larger than the vocabulary ({len(emb)} words)")
+def _highlights() -> dict:
+    from .royal import DEFAULT_WORDS, ROYALS
+    return {"royals": list(ROYALS), "gender pairs": [w for w in DEFAULT_WORDS if w not in ROYALS]}
 
 
 def cmd_train(args, overrides) -> int:
@@ -183,114 +170,69 @@ def cmd_train(args, overrides) -> int:
 
 
 def cmd_sample(args) -> int:
-    import torch
+    from .runs import run_dir
+    path = run_dir(args.model, "char")  # before torch: a wrong -m answers at once
     from .checkpoint import load_model
-    model, vocab, cfg, _ = load_model(_model_path(args.model))
-    if cfg.model.window != "left" or not model.normalised():
-        raise WordmoreError("sampling needs a left-window model with a softmax or adaptive head")
-    train_set = _training_units(cfg, vocab)
-    g = torch.Generator().manual_seed(args.seed)
-    b = vocab.boundary_id
-    sep = "" if cfg.tokenizer.level == "char" else " "
-    for _ in range(args.num):
-        ctx, outp = [b] * cfg.model.context, []
-        for _ in range(200):
-            lp = model.log_probs(torch.tensor([ctx]))[0] / args.temperature
-            nxt = int(torch.multinomial(torch.softmax(lp, -1), 1, generator=g))
-            if nxt == b:
-                break
-            outp.append(nxt)
-            ctx = ctx[1:] + [nxt]
-        text = sep.join(vocab.decode(outp))
-        tag = "" if train_set is None else ("  (in train)" if text in train_set else "  (new)")
-        print(text + tag)
+    from .sample import sample_units, training_units
+    model, vocab, cfg, _ = load_model(path)
+    seen = training_units(cfg, vocab)
+    for text in sample_units(model, vocab, cfg, args.num, args.temperature, args.seed):
+        print(text + ("" if seen is None else ("  (in train)" if text in seen else "  (new)")))
     return 0
 
 
-def _training_units(cfg, vocab):
-    """The training set's units as strings, to mark samples that were memorised."""
-    from .data import prepare
-    try:
-        corpus = prepare(cfg.data, cfg.tokenizer, log=lambda *a: None)
-    except WordmoreError as e:
-        print(f"note: training set not available to compare samples ({e})", file=sys.stderr)
-        return None
-    ids = corpus.splits["train"]
-    sep = "" if cfg.tokenizer.level == "char" else " "
-    units, cur = set(), []
-    for i in ids.tolist():
-        if i == vocab.boundary_id:
-            if cur:
-                units.add(sep.join(vocab.decode(cur)))
-            cur = []
-        else:
-            cur.append(i)
-    return units
-
-
-def _emit(args, obj, text):
-    print(json.dumps(obj, ensure_ascii=False) if args.json else text)
+def _answer(args, q) -> int:
+    from .query import answer, model_line, to_text
+    emb = _load_emb(args)
+    d = answer(emb, q)
+    print(json.dumps(d, ensure_ascii=False) if args.json else f"{model_line(emb)}\n{to_text(d)}")
+    return 0
 
 
 def cmd_neighbors(args) -> int:
-    from .embeddings import fmt_table
-    emb = _load_emb(args.model)
-    _check_k(emb, args.k)
-    res = emb.neighbors(args.word, args.k, args.restrict_vocab)
-    _emit(args, {"word": args.word, "neighbors": [{"word": w, "cosine": s} for w, s in res]},
-          fmt_table([(i + 1, w, s) for i, (w, s) in enumerate(res)], ("#", f"neighbour of {args.word}", "cosine")))
-    return 0
+    from .query import build_query
+    return _answer(args, build_query(args.expr, args.positive, args.negative, args.vector, args.k,
+                                     args.restrict_vocab, args.method))
 
 
 def cmd_analogy(args) -> int:
-    from .embeddings import fmt_table
-    emb = _load_emb(args.model)
-    _check_k(emb, args.k)
-    res = emb.analogy(args.a, args.b, args.c, args.k, args.method, args.restrict_vocab)
-    q = f"{args.a} - {args.b} + {args.c}"
-    _emit(args, {"query": q, "method": args.method, "answers": [{"word": w, "score": s} for w, s in res]},
-          fmt_table([(i + 1, w, s) for i, (w, s) in enumerate(res)], ("#", q, "score")))
-    return 0
+    from .query import analogy_query
+    return _answer(args, analogy_query(args.a, args.b, args.c, args.k, args.restrict_vocab, args.method))
 
 
 def cmd_similarity(args) -> int:
-    emb = _load_emb(args.model)
-    s = emb.similarity(args.a, args.b)
-    _emit(args, {"a": args.a, "b": args.b, "cosine": s}, f"cosine({args.a}, {args.b}) = {s:.4f}")
-    return 0
+    from .query import Query
+    return _answer(args, Query("similarity", words=[args.a, args.b]))
 
 
 def cmd_odd(args) -> int:
-    from .embeddings import fmt_table
-    emb = _load_emb(args.model)
-    odd, scores = emb.doesnt_match(args.words)
-    _emit(args, {"odd_one_out": odd, "scores": [{"word": w, "cosine_to_mean": s} for w, s in scores]},
-          f"odd one out: {odd}\n" + fmt_table(scores, ("word", "cosine to the mean")))
-    return 0
+    from .query import Query
+    return _answer(args, Query("odd-one-out", words=args.words))
+
+
+def cmd_query(args) -> int:
+    from .query import run_stream
+    emb = _load_emb(args)
+    failed = run_stream(emb, sys.stdin, as_json=args.json, k=args.k, restrict=args.restrict_vocab, method=args.method)
+    return 1 if failed else 0
 
 
 def cmd_evaluate(args) -> int:
     from .embeddings import fmt_table
-    from .evaluate import analogy_table, evaluate_analogies, evaluate_pairs, find_eval_file
-    emb = _load_emb(args.model)
-    ana = args.analogies or find_eval_file("questions-words.txt")
-    sim = args.similarity or find_eval_file("wordsim353.tsv")
-    if not ana and not sim:
-        raise WordmoreError("nothing to evaluate: pass --analogies FILE and/or --similarity FILE")
-    out = {}
-    ci = not args.case_sensitive
+    from .evaluate import analogy_json, analogy_table, eval_files, evaluate_analogies, evaluate_pairs
+    from .query import model_line
+    ana, sim = eval_files(args.analogies, args.similarity)  # both checked before any work
+    emb = _load_emb(args)
+    out, ci = {"model": emb.source, "restrict_vocab": args.restrict_vocab}, not args.case_sensitive
+    if not args.json:
+        print(model_line(emb))
     if ana:
         r = evaluate_analogies(emb, ana, args.restrict_vocab, ci, args.method)
-        out["analogies"] = {"file": str(ana), "sections": {s.name: {"correct": s.correct, "seen": s.seen,
-                            "skipped": s.skipped} for s in r["sections"]},
-                            **{k: {"correct": r[k].correct, "seen": r[k].seen, "skipped": r[k].skipped,
-                                   "accuracy": r[k].accuracy if r[k].seen else None}
-                               for k in ("semantic", "syntactic", "total")}, "coverage": r["coverage"]}
+        out["analogies"] = analogy_json(r)
         if not args.json:
             print(f"analogies: {ana}\n" + analogy_table(r))
     if sim:
-        r = evaluate_pairs(emb, sim, args.restrict_vocab, ci)
-        out["similarity"] = r
+        r = out["similarity"] = evaluate_pairs(emb, sim, args.restrict_vocab, ci)
         if not args.json:
             print(f"\nword similarity: {sim}\n" + fmt_table(
                 [(Path(sim).name, r["spearman"], r["pearson"], f"{r['seen']}/{r['pairs']}")],
@@ -300,97 +242,66 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _is_char(path: Path) -> bool:
+    from .runs import run_level
+    return path.is_dir() and run_level(path) == "char"
+
+
 def cmd_plot(args) -> int:
     from .plot import plot_embeddings
+    from .royal import GENDER_PAIRS
     path = _model_path(args.model)
-    emb = _load_emb(str(path))
-    char = _is_char(path)
+    emb = _load_emb(args)
     out = args.out or (str(path / f"plot-{args.method}.png") if path.is_dir() else f"plot-{args.method}.png")
-    plot_embeddings(emb, out, args.words, args.method, args.arrows, args.background, char=char)
-    print(f"wrote {out}")
+    written = plot_embeddings(emb, out, args.words or _highlights(), args.method, args.arrows, args.background,
+                              pairs=GENDER_PAIRS, skip=args.skip_frequent, fit=args.fit, char=_is_char(path))
+    print(f"wrote {written}")
     return 0
 
 
-def _is_char(path: Path) -> bool:
-    vj = path / "vocab.json" if path.is_dir() else None
-    if vj and vj.exists():
-        with open(vj, encoding="utf-8") as f:
-            return json.load(f).get("tokenizer", {}).get("level") == "char"
-    return False
+def cmd_explore(args) -> int:
+    from .explore import read_groups, write_explorer
+    from .royal import GENDER_PAIRS
+    path = _model_path(args.model)
+    emb = _load_emb(args)
+    groups = read_groups(args.groups) if args.groups else (None if args.words else _highlights())
+    written = write_explorer(emb, args.out, words=args.words, groups=groups, pairs=GENDER_PAIRS, top=args.top,
+                             k=args.k, methods=args.methods, fit_max=args.fit_max,
+                             title=f"wordmore explorer: {path.name}")
+    print(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB; open it in a browser, no server needed)")
+    return 0
 
 
 def cmd_export(args) -> int:
-    emb = _load_emb(args.model)
+    from .vecio import check_target
+    check_target(args.out, args.force, "folder" if args.format == "projector" else "file")  # before loading
+    emb = _load_emb(args)
     if args.format == "projector":
-        v, m = emb.save_projector(args.out)
+        v, m = emb.save_projector(args.out, force=args.force)
         print(f"wrote {v} and {m} (load both at projector.tensorflow.org)")
     else:
-        emb.save_word2vec(args.out, binary=args.format == "word2vec-bin")
+        emb.save_word2vec(args.out, binary=args.format == "word2vec-bin", force=args.force)
         print(f"wrote {args.out} ({len(emb):,} x {emb.dim})")
     return 0
 
 
 def cmd_report(args) -> int:
-    from .embeddings import Embeddings, fmt_table
-    from .evaluate import analogy_table, evaluate_analogies, find_eval_file
-    from .plot import plot_curve, plot_embeddings
-    from .royal import ROYALS, royal_check, royal_report
-    run = Path(args.run)
-    emb = Embeddings.load(run)
-    char = _is_char(run)
-    parts = [f"# wordmore report: {run}", ""]
-    cfgp = run / "config.json"
-    if cfgp.exists():
-        parts += ["## Configuration", "", "```json", cfgp.read_text(encoding="utf-8").strip(), "```", ""]
-    sp = run / "summary.json"
-    if sp.exists():
-        s = json.loads(sp.read_text(encoding="utf-8"))
-        parts += ["## Result", "", fmt_table(sorted(s.items()), ("", "")).replace("\n", "  \n"), ""]
-    if (run / "metrics.jsonl").exists():
-        try:
-            plot_curve(run / "metrics.jsonl", run / "curve.png")
-            parts += ["## Training curve", "", "![training curve](curve.png)", ""]
-        except WordmoreError as e:
-            parts += [f"(no curve: {e})", ""]
-    if not char:
-        parts += ["## Are king, queen, prince and princess near each other?", "", "```",
-                  royal_report(emb).strip(), "```", ""]
-        rows = []
-        if all(emb.key(w) is not None for w in ROYALS + ("man", "woman")):
-            rows = [(x["word"], ", ".join(o for o, r in x["ranks"].items() if r) or "-", ", ".join(x["top"][:5]))
-                    for x in royal_check(emb)["rows"]]
-        parts += ["| word | other royals in its top 10 | top 5 |", "|---|---|---|"] + \
-                 [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
-        ana = args.analogies or find_eval_file("questions-words.txt")
-        if ana:
-            r = evaluate_analogies(emb, ana, args.restrict_vocab)
-            parts += ["## Google analogies", "", "```", analogy_table(r), "```", ""]
-        plot_embeddings(emb, run / "plot-pca.png", arrows=True)
-        parts += ["## Pictures", "", "![PCA](plot-pca.png)", ""]
-        try:
-            plot_embeddings(emb, run / "plot-tsne.png", method="tsne")
-            parts += ["![t-SNE](plot-tsne.png)", ""]
-        except WordmoreError:
-            pass
-    else:
-        plot_embeddings(emb, run / "plot-pca.png", char=True)
-        parts += ["## The characters", "", "![characters](plot-pca.png)", ""]
-    from .atomic import atomic_write_text
-    atomic_write_text(run / "report.md", "\n".join(parts))
-    print(f"wrote {run / 'report.md'}")
+    from .report import write_report
+    written = write_report(args.run, args.analogies, args.similarity, args.restrict_vocab,
+                           explorer=not args.no_explorer)
+    print(f"wrote {written}")
     return 0
 
 
-COMMANDS = {"sample": cmd_sample, "neighbors": cmd_neighbors, "analogy": cmd_analogy,
-            "similarity": cmd_similarity, "odd-one-out": cmd_odd, "evaluate": cmd_evaluate,
-            "plot": cmd_plot, "export": cmd_export, "report": cmd_report}
+COMMANDS = {"sample": cmd_sample, "neighbors": cmd_neighbors, "analogy": cmd_analogy, "similarity": cmd_similarity,
+            "odd-one-out": cmd_odd, "query": cmd_query, "evaluate": cmd_evaluate, "plot": cmd_plot,
+            "explore": cmd_explore, "export": cmd_export, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
     try:
@@ -403,7 +314,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args, overrides)
         return COMMANDS[args.cmd](args)
     except WordmoreError as e:
-        print(f"wordmore: error: {e}", file=sys.stderr)
+        if getattr(args, "json", False):
+            from .query import error_json
+            print(error_json(str(e)), file=sys.stderr)
+        else:
+            print(f"wordmore: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("wordmore: interrupted", file=sys.stderr)
@@ -411,7 +326,3 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

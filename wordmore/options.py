@@ -1,6 +1,7 @@
-"""Config fields that carry their --help text, choices (Literal types) and limits, read by the CLI and validate()."""
+"""Config fields that carry their --help text, choices (Literal types) and limits; their checks and --flags."""
 from __future__ import annotations
 
+import argparse
 import typing
 from dataclasses import MISSING, field, fields
 from typing import Literal
@@ -55,3 +56,45 @@ def check_fields(obj) -> None:
         why = limit_error(value, f.metadata)
         if why:
             raise WordmoreError(f"{flag} {why}")
+
+
+def field_type(kind, meta: dict):
+    """argparse type for an int or float, checked against a field's limits (min, max, gt, lt)."""
+    def conv(s):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not {'an integer' if kind is int else 'a number'}") from None
+        why = limit_error(v, meta)
+        if why:
+            raise argparse.ArgumentTypeError(why)
+        return v
+    return conv
+
+
+def add_config_flags(p: argparse.ArgumentParser, sections: dict, presets: dict) -> None:
+    """One --flag per field of each config dataclass, with its help, choices and limits; defaults per preset."""
+    for section, kls in sections.items():
+        g = p.add_argument_group(section)
+        for f in fields(kls):
+            if f.metadata.get("cli") is False:
+                continue
+            default = field_default(f)
+            per = {name: pr.get(section, {}).get(f.name, default) for name, pr in presets.items()}
+            dflt = (f"default {default!r}" if len(set(map(repr, per.values()))) == 1 else
+                    "default: " + ", ".join(f"{name} {v!r}" for name, v in per.items()))
+            limit = f", at most {f.metadata['max']:,}" if "max" in f.metadata else ""
+            kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
+                  "help": f"{f.metadata.get('help', '')} ({dflt}{limit})".strip()}
+            flag, choices = "--" + f.name.replace("_", "-"), field_choices(kls, f.name)
+            if isinstance(default, bool):
+                g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            elif choices:
+                g.add_argument(flag, choices=choices, **kw)
+            elif isinstance(default, list):
+                g.add_argument(flag, type=field_type(int, f.metadata), nargs="+", metavar="N", **kw)
+            elif isinstance(default, (int, float)):
+                g.add_argument(flag, type=field_type(type(default), f.metadata),
+                               metavar="N" if isinstance(default, int) else "X", **kw)
+            else:
+                g.add_argument(flag, metavar=f.name.upper(), **kw)

@@ -41,7 +41,7 @@ def _read_json(p: Path) -> dict:
 def undertrained(summary: dict, config: dict) -> str:
     """'undertrained: stopped at N of M steps' when the run stopped early, else ''."""
     step = summary.get("step")
-    max_steps = config.get("train", {}).get("max_steps")
+    max_steps = summary.get("planned_steps") or config.get("train", {}).get("max_steps")
     short = isinstance(step, int) and isinstance(max_steps, int) and max_steps > 0 and step < 0.8 * max_steps
     if not (summary.get("undertrained") or short):
         return ""

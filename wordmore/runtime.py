@@ -145,9 +145,10 @@ class Runtime:
     def explain(self, e: BaseException, out) -> BaseException:
         """A failed collective (another rank died or hung) as one clear line; other errors unchanged."""
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = text.split("] ", 1)[-1] if text.startswith("[") else text  # gloo's source location
         collective = any(k in str(e) for k in ("gloo", "Gloo", "NCCL", "Connection", "timed out", "Timeout"))
         if self.world > 1 and not isinstance(e, WordmoreError) and isinstance(e, RuntimeError) and collective:
-            return WordmoreError(f"rank {self.rank}: another process of this run stopped answering ({text[:160]}); "
+            return WordmoreError(f"rank {self.rank}: another process of this run stopped answering ({text[:120]}); "
                                  f"the last checkpoint is in {out}: continue with --resume")
         return e
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_write_text
-from .checkpoint import CKPT_FORMAT, RunLock, latest_run_file, restore_rng, resume_config, rng_state, save_checkpoint
+from .checkpoint import CKPT_FORMAT, RunLock, restore_rng, resume_config, rng_state, save_checkpoint
 from .config import RunConfig, TrainConfig, planned_steps
 from .data import Batcher, prepare, subsample_keep
 from .embeddings import Embeddings
@@ -335,12 +335,6 @@ class Trainer:
                  f"test loss {summary.get('test_loss', nan):.4f}{ppl}")
         self.say(f"run directory: {self.out} (ckpt.pt, config.json, vocab.json, metrics.jsonl, embeddings.vec)")
         self._say_undertrained(summary)
-        if self.tc.level == "word":
-            try:
-                latest_run_file().parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(latest_run_file(), str(self.out.resolve()) + "\n")
-            except OSError:
-                pass
 
     def _say_undertrained(self, summary: dict) -> None:
         if summary.get("undertrained"):
