@@ -121,10 +121,10 @@ def test_export_replaces_only_when_complete(tmp_path):
 
     class Boom(Exception):
         pass
-    with pytest.raises(Boom):
+    with pytest.raises(Boom, match="disk gone"):
         with atomic_path(p, "wb") as f:
             f.write(b"partial")
-            raise Boom
+            raise Boom("disk gone")
     assert p.read_text() == "old\n" and not list(tmp_path.glob(".v.vec.*"))
 
 
