@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from wordmore import data as D
+from wordmore import source as S
 from wordmore.errors import WordmoreError
 from wordmore.vocab import TokenizerConfig
 
@@ -52,7 +53,7 @@ def test_an_encoded_folder_moved_elsewhere_is_used_as_it_is(words_file, tmp_path
     a = D.prepare(D.DataConfig(dataset=str(words_file)), W, log=lambda *a: None)
     moved = tmp_path / "shipped"
     shutil.copytree(a.folder, moved)
-    monkeypatch.setattr(D, "load_texts", lambda *a, **k: pytest.fail("must not read text again"))
+    monkeypatch.setattr("wordmore.source.load_texts", lambda *a, **k: pytest.fail("must not read text again"))
     msgs = []
     b = D.prepare(D.DataConfig(dataset=str(moved), min_count=99), W, log=msgs.append)
     assert "using encoded corpus" in msgs[-1] and b.vocab.itos == a.vocab.itos
@@ -107,7 +108,7 @@ def test_catalog_without_local_copy_or_network_says_what_was_tried(monkeypatch, 
     monkeypatch.delenv("WORDMORE_DATA", raising=False)
     def refuse(*a, **k):
         raise OSError("network is unreachable")
-    monkeypatch.setattr(D.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(S.urllib.request, "urlopen", refuse)
     with pytest.raises(WordmoreError) as e:
         D.resolve("fairy", D.DataConfig(cache_dir=str(tmp_path)))
     msg = str(e.value)
@@ -130,7 +131,7 @@ def test_catalog_download_strips_gutenberg_header(monkeypatch, tmp_path):
         def read(self): return body
         def __enter__(self): return self
         def __exit__(self, *a): return False
-    monkeypatch.setattr(D.urllib.request, "urlopen", R)
+    monkeypatch.setattr(S.urllib.request, "urlopen", R)
     src = D.resolve("fairy", D.DataConfig(cache_dir=str(tmp_path)))
     assert len(src.files) == 67
     assert open(src.files[0]).read().strip() == "Once upon a time"
