@@ -200,9 +200,9 @@ def _drop_empty_units(ids: np.ndarray) -> tuple[np.ndarray, int]:
 def _encode_chars(units: list[str], cfg: TokenizerConfig) -> tuple[list[str], np.ndarray, int]:
     """encode_units for characters: code points in numpy, NUL closing each unit."""
     text = "\x00".join(units)
-    if text.count("\x00") != len(units) - 1:  # NUL inside a unit: it is no token anyway
-        text = "\x00".join(u.replace("\x00", "") for u in units)
-    if cfg.lowercase:
+    if text.count("\x00") != len(units) - 1:  # NUL inside a unit: no token, but lowercasing sees it
+        text = "\x00".join((u.lower() if cfg.lowercase else u).replace("\x00", "") for u in units)
+    elif cfg.lowercase:
         text = text.lower()
     codes = np.frombuffer((text + "\x00").encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (n,)
     codes = codes[(codes != 10) & (codes != 13)]
