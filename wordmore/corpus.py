@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cache
-from .encode import Merger, chunks, encoded_chunks, n_workers, split_labels, write_splits
+from .encode import Merger, chunks, encoded_chunks, n_workers, read_chunks, split_labels, write_splits
 from .errors import WordmoreError
 from .source import DataConfig, Source, cache_root, node_shard, resolve, text_units
 from .vocab import TokenizerConfig, Vocab
@@ -62,9 +62,11 @@ class Corpus:
 
     def _check_ids(self, split: str) -> None:
         """Every id below the vocabulary size: one vectorised pass in chunks (memory stays flat)."""
-        ids, v = self.splits[split], len(self.vocab)
-        for i in range(0, len(ids), CHECK_STEP):
-            top = int(ids[i:i + CHECK_STEP].max())
+        n, v = len(self.splits[split]), len(self.vocab)
+        if not n:
+            return
+        for chunk in read_chunks(self.folder / f"{split}.bin", self.splits[split].dtype, CHECK_STEP, n):
+            top = int(chunk.max())
             if top >= v:
                 raise WordmoreError(f"encoded corpus {self.folder}: {split}.bin holds id {top}, but the "
                                     f"vocabulary has {v} entries (a damaged or mismatched folder)")

@@ -12,8 +12,8 @@ import numpy as np
 
 from .vocab import TokenizerConfig, encode_units
 
-CHUNK_CHARS = 1 << 21  # characters of text per task: big enough to amortise, small enough to stay flat
-SPLIT_STEP = 1 << 22  # ids split into train/val/test at a time
+CHUNK_CHARS = 1 << 22  # characters of text per task: big enough to amortise, small enough to stay flat
+SPLIT_STEP = 1 << 20  # ids split into train/val/test at a time
 
 
 def n_workers(requested: int) -> int:
@@ -121,7 +121,6 @@ def split_labels(n_units: int, val_frac: float, test_frac: float, seed: int) -> 
 def write_splits(ids_path: Path, table: np.ndarray, labels: np.ndarray, dtype, boundary: int,
                  folder: Path, names=("train", "val", "test")) -> list[int]:
     """Final ids of the merged stream into one file per split; each starts with a boundary. Token counts."""
-    src = np.memmap(ids_path, dtype=np.int32, mode="r") if os.path.getsize(ids_path) else np.zeros(0, np.int32)
     table = np.append(table, boundary).astype(dtype)  # (V+1,) id -1 reads the boundary
     counts = [1, 1, 1]
     outs = [open(folder / f"{s}.bin", "wb") for s in names]
@@ -129,8 +128,7 @@ def write_splits(ids_path: Path, table: np.ndarray, labels: np.ndarray, dtype, b
         for f in outs:
             f.write(np.asarray([boundary], dtype=dtype).tobytes())
         unit0 = 0
-        for i in range(0, len(src), SPLIT_STEP):
-            g = np.asarray(src[i:i + SPLIT_STEP])  # (c,)
+        for g in read_chunks(ids_path, np.int32, SPLIT_STEP):  # (c,) merged ids, -1 closing each unit
             end = g < 0
             unit = unit0 + np.cumsum(end, dtype=np.int64) - end  # (c,) the unit each id belongs to
             lab = labels[unit]  # (c,)
@@ -143,5 +141,16 @@ def write_splits(ids_path: Path, table: np.ndarray, labels: np.ndarray, dtype, b
     finally:
         for f in outs:
             f.close()
-        del src
     return counts
+
+
+def read_chunks(path: Path, dtype, step: int, count: int = -1) -> Iterator[np.ndarray]:
+    """The ids of a file, step at a time, read (not memory-mapped, so resident memory stays flat)."""
+    with open(path, "rb") as f:
+        while count:
+            n = step if count < 0 else min(step, count)
+            a = np.fromfile(f, dtype=dtype, count=n)
+            if not len(a):
+                return
+            count -= len(a) if count > 0 else 0
+            yield a
