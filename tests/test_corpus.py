@@ -182,3 +182,11 @@ def test_streams_longer_than_2_31_tokens(encoded_corpus, monkeypatch):
     b = Batcher(c.splits["train"], c.vocab.boundary_id, 2, "both")
     x, y = b.gather(torch.tensor([n - 3, n - 1]))
     assert y.tolist() == [7, 9] and x[0].tolist() == [0, 5, 8, 9] and x[1].tolist() == [7, 8, 0, 0]
+
+
+def test_tasks_keep_the_unit_order_whatever_the_batch_sizes(monkeypatch):
+    monkeypatch.setattr(E, "CHUNK_CHARS", 10)
+    batches = [["ab", "cd"], ["x" * 30], ["e"] * 25, ["f", "g"], ["y" * 11, "z"]]
+    parts = list(E.chunks(batches))
+    assert [u for p in parts for u in p] == [u for b in batches for u in b]
+    assert len(parts) >= 5 and all(sum(map(len, p)) < 10 + 30 for p in parts)

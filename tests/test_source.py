@@ -22,7 +22,7 @@ def test_direct_reader_cuts_units_as_the_datasets_text_builder(tmp_path, monkeyp
     import datasets
     ref = datasets.load_dataset("text", data_files=[str(p)], split="train", sample_by=sample_by,
                                 encoding_errors="replace", cache_dir=str(tmp_path / "hf"))["text"]
-    assert list(S.file_units(str(p), sample_by)) == [u for u in ref if u]
+    assert [u for b in S.file_units(str(p), sample_by) for u in b] == [u for u in ref if u]
 
 
 def _jsonl(tmp_path, n=40):
@@ -65,8 +65,8 @@ def test_an_endless_stream_stops_at_max_tokens(tmp_path, monkeypatch):
         while True:
             yield f"the king said {i} words"
             i += 1
-    monkeypatch.setattr(S, "text_units", lambda src, cfg, sample_by, stats: endless())
-    monkeypatch.setattr("wordmore.corpus.text_units", lambda src, cfg, sample_by, stats: endless())
+    batches = lambda src, cfg, sample_by, stats: ([u] for u in endless())
+    monkeypatch.setattr("wordmore.corpus.text_units", batches)
     c = prepare(DataConfig(dataset=str(_jsonl(tmp_path)), streaming=True, max_tokens=5000), W, **QUIET)
     assert c.meta["raw_tokens"] == 5000 and c.meta["units"] == 1000
 

@@ -26,12 +26,21 @@ def n_workers(requested: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def chunks(units: Iterable[str]) -> Iterator[list[str]]:
-    """Units grouped into tasks of about CHUNK_CHARS characters (the same cut for any worker count)."""
+def chunks(batches: Iterable[list[str]]) -> Iterator[list[str]]:
+    """Batches of units regrouped into tasks of about CHUNK_CHARS characters (the same cut for any worker count)."""
     buf, size = [], 0
-    for u in units:
-        buf.append(u)
-        size += len(u)
+    for batch in batches:
+        chars = sum(map(len, batch))
+        if chars > CHUNK_CHARS and len(batch) > 1:  # a big batch: cut into parts of about CHUNK_CHARS, in order
+            if buf:
+                yield buf
+                buf, size = [], 0
+            step = max(1, len(batch) * CHUNK_CHARS // chars)
+            for i in range(0, len(batch), step):
+                yield from chunks([batch[i:i + step]])
+            continue
+        buf += batch
+        size += chars
         if size >= CHUNK_CHARS:
             yield buf
             buf, size = [], 0
@@ -84,8 +93,9 @@ class Merger:
     def add(self, tokens: list[str], ids: np.ndarray, n_units: int) -> bool:
         """Merge one chunk; False once --max-tokens is reached."""
         index = self.index
-        remap = np.fromiter((index.setdefault(t, len(index)) for t in tokens), dtype=np.int64,
-                            count=len(tokens))  # (local,) -> global id
+        new = sorted(set(tokens).difference(index))  # set operations and maps run in C: the merge stays light
+        index.update(zip(new, range(len(index), len(index) + len(new))))
+        remap = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))  # (local,) global ids
         full = False
         if self.max_tokens and self.n_tokens + int((ids >= 0).sum()) >= self.max_tokens:
             ids, full = _cap(ids, self.max_tokens - self.n_tokens), True

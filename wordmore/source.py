@@ -255,37 +255,47 @@ def iter_text(ds, column: str, stats: dict | None = None) -> Iterator[str]:
             yield t
 
 
-def file_units(path: str, sample_by: str, stats: dict | None = None) -> Iterator[str]:
-    """Text units of one file, exactly as the `datasets` text builder cuts them, read in bounded parts."""
+def file_units(path: str, sample_by: str, stats: dict | None = None) -> Iterator[list[str]]:
+    """Batches of the text units of one file, cut exactly as by the `datasets` text builder, read in parts."""
     with open(path, encoding="utf-8", errors="replace") as f:
         if sample_by == "document":
-            parts = [f.read()]
-        else:
-            sep, carry, parts = ("\n" if sample_by == "line" else "\n\n"), "", []
-            while True:
-                new = f.read(_READ)
-                if not new:
-                    break
-                pieces = (carry + new + f.readline()).split(sep)
-                carry = pieces.pop()
-                yield from _counted(pieces, stats)
-            parts = [carry]
-        yield from _counted(parts, stats)
+            yield _counted([f.read()], stats)
+            return
+        sep, carry = ("\n" if sample_by == "line" else "\n\n"), ""
+        while True:
+            new = f.read(_READ)
+            if not new:
+                break
+            new += f.readline()
+            _replaced(new, stats)
+            pieces = (carry + new).split(sep)
+            carry = pieces.pop()
+            yield [u for u in pieces if u]
+        yield [carry] if carry else []
 
 
-def _counted(units: list[str], stats: dict | None) -> Iterator[str]:
-    for u in units:
-        if u:
-            if stats is not None and "\ufffd" in u:
-                stats["replaced"] = stats.get("replaced", 0) + u.count("\ufffd")
-            yield u
+def _replaced(text: str, stats: dict | None) -> None:
+    """Count replacement characters (invalid UTF-8) into stats."""
+    bad = text.count("\ufffd") if stats is not None else 0
+    if bad:
+        stats["replaced"] = stats.get("replaced", 0) + bad
 
 
-def text_units(src: Source, cfg: DataConfig, sample_by: str, stats: dict) -> Iterator[str]:
-    """Every text unit of a source, in order: plain text files read directly, the rest through `datasets`."""
+def _counted(units: list[str], stats: dict | None) -> list[str]:
+    """The non-empty units; replacement characters counted into stats."""
+    units = [u for u in units if u]
+    _replaced("\n".join(units), stats)
+    return units
+
+
+def text_units(src: Source, cfg: DataConfig, sample_by: str, stats: dict) -> Iterator[list[str]]:
+    """Every text unit of a source, in order and in batches: plain text files read directly, the rest
+    through `datasets`."""
     if src.kind == "files" and parse_split(cfg.hf_split)[1:3] == (None, None):
         for path in src.files:
             yield from file_units(path, sample_by, stats)
         return
     ds = load_texts(src, cfg, sample_by)
-    yield from iter_text(ds, _column(ds, cfg), stats)
+    column = _column(ds, cfg)
+    for batch in ds.iter(batch_size=2000):
+        yield _counted([t for t in batch[column] if t is not None], stats)
