@@ -59,11 +59,21 @@ def encoded_chunks(parts: Iterable[list[str]], tok: TokenizerConfig, workers: in
     with multiprocessing.get_context(method).Pool(workers, initializer=_worker_signals) as pool:
         pending: collections.deque = collections.deque()
         for part in parts:
-            pending.append(pool.apply_async(encode_units, (part, tok)))
+            pending.append(pool.apply_async(_encode_task, (part, tok)))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
+                yield _unpack(*pending.popleft().get())
         while pending:
-            yield pending.popleft().get()
+            yield _unpack(*pending.popleft().get())
+
+
+def _encode_task(part: list[str], tok: TokenizerConfig) -> tuple:
+    """encode_units in a worker, its tokens sent as one string (no token holds a newline): cheaper to pass."""
+    tokens, ids, n = encode_units(part, tok)
+    return "\n".join(tokens), len(tokens), ids, n
+
+
+def _unpack(joined: str, n_tokens: int, ids: np.ndarray, n_units: int) -> tuple:
+    return (joined.split("\n") if n_tokens else []), ids, n_units
 
 
 def _worker_signals() -> None:
