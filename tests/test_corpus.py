@@ -190,3 +190,24 @@ def test_tasks_keep_the_unit_order_whatever_the_batch_sizes(monkeypatch):
     parts = list(E.chunks(batches))
     assert [u for p in parts for u in p] == [u for b in batches for u in b]
     assert len(parts) >= 5 and all(sum(map(len, p)) < 10 + 30 for p in parts)
+
+
+_RANK = """
+import os, sys
+import torch.distributed as dist
+dist.init_process_group("gloo", init_method="file://" + sys.argv[2], rank=int(sys.argv[3]), world_size=2)
+os.environ["LOCAL_RANK"] = sys.argv[3]
+from wordmore.data import DataConfig, prepare
+from wordmore.vocab import TokenizerConfig
+c = prepare(DataConfig(dataset=sys.argv[1], workers=1), TokenizerConfig("word"))
+dist.destroy_process_group()
+"""
+
+
+def test_under_torch_distributed_local_rank_0_prepares_and_the_others_wait(words_file, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), WORDMORE_CACHE=str(tmp_path / "cache"))
+    procs = [subprocess.Popen([sys.executable, "-c", _RANK, str(words_file), str(tmp_path / "store"), str(r)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in (1, 0)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert "data: encoded" in outs[1] and "reusing" in outs[0] and "waiting" not in outs[0]
