@@ -1,75 +1,85 @@
-"""wordmore's default word run against gensim Word2Vec on the same corpus and the same analogy questions.
+"""wordmore beside gensim Word2Vec (CBOW 5 and 20 epochs, skip-gram 5) on the same text, every figure at once.
 
-usage: python scripts/compare_gensim.py [--run RUN_DIR] [--corpus fairy] [--epochs 5 20] [--sg]
-Without --run it trains `wordmore train --level word` first (the default run, timed).
-Questions: Google's questions-words.txt, keeping those whose four words are all among the 30,000
-most frequent words of both models (case-insensitive). Prints a table; writes results/compare_gensim.json.
-Needs gensim (pip install -e .[dev]) and $WORDMORE_DATA (or a local --corpus path).
+usage: python scripts/compare_gensim.py [CORPUS] [--run RUN ...] [--seeds 1 2 3] [--wordmore-args "..."] [--no-sg]
+CORPUS: a catalog name (default fairy) or a path. Without --run, wordmore is trained once per seed with the
+default command (`wordmore train --level word`, plus `--dataset CORPUS` when CORPUS is not fairy, plus
+--wordmore-args). gensim reads wordmore's own tokens (datasets path, tokenizer) and trains with vector 100,
+window 5, min_count 5, 2 workers. Figures per model: Google analogies on the questions all models cover among
+their 30,000 most frequent words (total, semantic, syntactic, family) with coverage of the whole file,
+WordSim-353 Spearman with coverage, the royal check, the royals' mean pairwise cosine and the mean pairwise
+cosine of the four gender offsets. Prints a table; writes results/compare_gensim_<corpus>.json.
+Needs gensim (pip install -e .[dev]) and $WORDMORE_DATA (for catalog corpora and the eval files).
 """
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from wordmore.baseline import common_questions, corpus_sentences, train_gensim
+from wordmore.baseline import common_questions, corpus_sentences, scorecard, train_gensim
 from wordmore.embeddings import Embeddings, fmt_table
-from wordmore.evaluate import evaluate_analogies, find_eval_file
+from wordmore.evaluate import find_eval_file
+
+
+def train_wordmore(corpus: str, seed: int, extra: list[str]) -> tuple[str, float]:
+    """One default run into results/runs/; returns its folder and wall seconds."""
+    out = f"results/runs/word-{Path(corpus).name}-seed{seed}"
+    data = [] if corpus == "fairy" else ["--dataset", corpus]
+    t0 = time.time()
+    subprocess.run([sys.executable, "-m", "wordmore", "train", "--level", "word", *data, "--seed", str(seed),
+                    "--out", out, "--overwrite", *extra], check=True)
+    return out, time.time() - t0
+
+
+def pct(x) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.1f}%"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", default="", help="an existing wordmore run directory (default: train one)")
-    ap.add_argument("--corpus", default="fairy")
-    ap.add_argument("--epochs", type=int, nargs="+", default=[5, 20])
-    ap.add_argument("--sg", action="store_true", help="also skip-gram, 5 epochs")
-    ap.add_argument("--questions", default=None)
+    ap.add_argument("corpus", nargs="?", default="fairy")
+    ap.add_argument("--run", nargs="+", default=[], help="existing wordmore run directories (default: train them)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[42])
+    ap.add_argument("--wordmore-args", default="", help="extra flags for wordmore train, in one string")
+    ap.add_argument("--epochs", type=int, nargs="+", default=[5, 20], help="gensim CBOW epochs")
+    ap.add_argument("--no-sg", action="store_true", help="leave out skip-gram (5 epochs)")
     args = ap.parse_args()
-    questions = args.questions or find_eval_file("questions-words.txt")
+    questions, pairs = find_eval_file("questions-words.txt"), find_eval_file("wordsim353.tsv")
     if not questions:
-        sys.exit("no questions-words.txt: pass --questions or set WORDMORE_DATA")
-    run = args.run
-    wm_time = None
-    if not run:
-        run = "results/wordmore-default-run"
-        t0 = time.time()
-        subprocess.run([sys.executable, "-m", "wordmore", "train", "--level", "word", "--dataset", args.corpus,
-                        "--out", run, "--overwrite"], check=True)
-        wm_time = time.time() - t0
-    else:
-        s = Path(run) / "summary.json"
-        wm_time = json.loads(s.read_text()).get("train_seconds") if s.exists() else None
-    models = {"wordmore (default run)": (Embeddings.load(run), wm_time)}
-    t0 = time.time()
+        sys.exit("no questions-words.txt: set WORDMORE_DATA")
+    models = {}
+    runs = [(r, None) for r in args.run] or [train_wordmore(args.corpus, s, shlex.split(args.wordmore_args))
+                                             for s in args.seeds]
+    for run, wall in runs:
+        summary = json.loads((Path(run) / "summary.json").read_text())
+        models[f"wordmore {Path(run).name}"] = (Embeddings.load(run), wall or summary.get("train_seconds"), summary)
     sents = corpus_sentences(args.corpus)
-    load_s = time.time() - t0
-    print(f"corpus {args.corpus}: {sum(map(len, sents)):,} tokens in {len(sents):,} units ({load_s:.1f}s to load)")
-    confs = [(f"gensim CBOW, {e} epochs", dict(sg=False, epochs=e)) for e in args.epochs]
-    if args.sg:
-        confs.append(("gensim skip-gram, 5 epochs", dict(sg=True, epochs=5)))
+    print(f"corpus {args.corpus}: {sum(map(len, sents)):,} tokens in {len(sents):,} units", flush=True)
+    confs = [(f"gensim CBOW-{e}", dict(sg=False, epochs=e)) for e in args.epochs]
+    confs += [] if args.no_sg else [("gensim SG-5", dict(sg=True, epochs=5))]
     for name, kw in confs:
-        models[name] = train_gensim(sents, **kw)
-    common = common_questions(questions, [e for e, _ in models.values()])
-    rows = []
-    for name, (emb, dt) in models.items():
-        r = evaluate_analogies(emb, common, restrict_vocab=30000)
-        full = evaluate_analogies(emb, questions, restrict_vocab=30000)
-        t = r["total"]
-        rows.append({"model": name, "seconds": dt, "correct": t.correct, "seen": t.seen,
-                     "accuracy": t.accuracy, "semantic": r["semantic"].accuracy, "syntactic": r["syntactic"].accuracy,
-                     "own_top30k_accuracy": full["total"].accuracy, "own_top30k_seen": full["total"].seen,
-                     "family": next((s.accuracy for s in r["sections"] if s.name == "family"), None)})
-    print(fmt_table([(r["model"], f"{r['seconds']:.1f}" if r["seconds"] else "-",
-                      f"{100 * r['accuracy']:.1f}%", f"{r['correct']}/{r['seen']}",
-                      f"{100 * r['semantic']:.1f}%", f"{100 * r['syntactic']:.1f}%",
-                      f"{100 * r['family']:.1f}%" if r["family"] == r["family"] and r["family"] is not None else "-",
-                      f"{100 * r['own_top30k_accuracy']:.1f}% of {r['own_top30k_seen']}") for r in rows],
-                    ("model", "wall s", "accuracy", "correct/seen", "semantic", "syntactic", "family",
-                     "own top-30k set")))
+        emb, dt = train_gensim(sents, **kw)
+        models[name] = (emb, dt, {})
+        print(f"{name}: {dt:.1f} s", flush=True)
+    common = common_questions(questions, [m[0] for m in models.values()])
+    rows = [{"model": name, "seconds": dt, "steps": s.get("step"), "undertrained": s.get("undertrained", False),
+             **scorecard(emb, questions, common, pairs)} for name, (emb, dt, s) in models.items()]
+    print(fmt_table([(r["model"], f"{r['seconds']:.0f}" if r["seconds"] else "-", pct(r["google"]),
+                      f"{r['correct']}/{r['seen']} ({pct(r['coverage'])})", pct(r["semantic"]), pct(r["syntactic"]),
+                      pct(r["family"]), "-" if r.get("wordsim") is None else f"{r['wordsim']:.3f}",
+                      {True: "pass", False: "FAIL", None: "-"}[r["royal_pass"]],
+                      "-" if r["royal_cosine"] is None else f"{r['royal_cosine']:.3f}",
+                      "-" if r["offset_cosine"] is None else f"{r['offset_cosine']:.3f}") for r in rows],
+                    ("model", "wall s", "Google", "correct/seen (coverage)", "semantic", "syntactic", "family",
+                     "WordSim", "royal", "royal cos", "offset cos")))
+    if pairs and rows and rows[0].get("wordsim_coverage") is not None:
+        print(f"WordSim-353 coverage: {pct(rows[0]['wordsim_coverage'])} of the pairs (each model's top 30,000)")
     Path("results").mkdir(exist_ok=True)
-    Path("results/compare_gensim.json").write_text(json.dumps({"corpus": args.corpus, "rows": rows}, indent=1,
-                                                              default=float))
+    out = Path(f"results/compare_gensim_{Path(args.corpus).name}.json")
+    out.write_text(json.dumps({"corpus": args.corpus, "rows": rows}, indent=1, default=float))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def encoded_corpus(tmp_path):
 
     import numpy as np
 
-    from wordmore.data import ENCODING_VERSION
+    from wordmore.corpus import ENCODING_VERSION
     from wordmore.vocab import TokenizerConfig, Vocab
     rng = random.Random(2)
     units = [" . ".join(rng.choice(ROYAL_TEMPLATES).format(k="king", q="queen", p="prince", pp="princess",

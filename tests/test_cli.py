@@ -145,3 +145,14 @@ def test_tie_without_direct_trains_with_a_warning(words_file, tmp_path, capsys):
     assert main([*common, "--out", str(tmp_path / "b")]) == 0  # the preset's tie yields: no warning
     out = capsys.readouterr().out
     assert "warning: --tie" not in out and '"tie": false' in out
+
+
+def test_encode_prints_the_folder_that_train_then_reuses(words_file, tmp_path, capsys):
+    assert main(["encode", str(words_file), "--min-count", "1", "--workers", "2"]) == 0
+    folder = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (folder / "train.bin").is_file() and (folder / "meta.json").is_file()
+    assert main(["train", "--level", "word", "--dataset", str(words_file), "--min-count", "1", "--max-steps", "3",
+                 "--out", str(tmp_path / "r"), "--n-embd", "8", "--n-hidden", "8", "--no-royals"]) == 0
+    assert f"reusing encoded corpus {folder}" in capsys.readouterr().out
+    assert main(["encode", str(tmp_path / "missing.txt")]) == 1
+    assert "no such file" in capsys.readouterr().err

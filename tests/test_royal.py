@@ -41,3 +41,16 @@ def test_royal_report_lists_each_royal_and_the_analogy():
 def test_word_lists_hold_the_royals_and_gender_pairs():
     assert set(ROYALS) <= set(DEFAULT_WORDS)
     assert all(a in DEFAULT_WORDS and b in DEFAULT_WORDS for a, b in GENDER_PAIRS)
+
+
+def test_royal_geometry_by_hand():
+    from wordmore.royal import royal_geometry
+    g = royal_geometry(_emb(True))
+    # by construction every gender offset is -2 * unit-ish gender axis: parallel offsets, cosine near 1
+    assert g["offset_cosine"] > 0.95
+    U = _emb(True).unit
+    idx = [WORDS.index(w) for w in ROYALS]
+    S = U[idx] @ U[idx].T
+    assert abs(g["royal_cosine"] - S[np.triu_indices(4, 1)].mean()) < 1e-6
+    missing = Embeddings([w for w in WORDS if w != "girl"], np.eye(len(WORDS) - 1, dtype=np.float32))
+    assert royal_geometry(missing) == {"royal_cosine": None, "offset_cosine": None}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from wordmore import data as D
+from wordmore import corpus as K, source as S
 from wordmore.evaluate import find_eval_file, read_analogies
 from wordmore.vocab import TokenizerConfig
 
@@ -13,19 +13,19 @@ pytestmark = pytest.mark.skipif(not DATA or not Path(DATA).is_dir(), reason="WOR
 
 
 def test_names_catalog_is_makemores_32033_names():
-    corpus = D.prepare(D.DataConfig(dataset="names"), TokenizerConfig("char"), log=lambda *a: None)
+    corpus = K.prepare(S.DataConfig(dataset="names"), TokenizerConfig("char"), log=lambda *a: None)
     assert corpus.meta["units"] == 32033 and len(corpus.vocab) == 27
     assert corpus.vocab.itos[0] == "." and corpus.vocab.itos[1:] == list("abcdefghijklmnopqrstuvwxyz")
 
 
 def test_fairy_catalog_has_the_royals():
-    corpus = D.prepare(D.DataConfig(dataset="fairy", min_count=5, max_vocab=30000), TokenizerConfig("word"),
+    corpus = K.prepare(S.DataConfig(dataset="fairy", min_count=5, max_vocab=30000), TokenizerConfig("word"),
                        log=lambda *a: None)
     v = corpus.vocab
     assert corpus.meta["files"] == 67 and corpus.meta["raw_tokens"] > 5_000_000
     for w in ("king", "queen", "prince", "princess", "man", "woman"):
         assert w in v and v.counts[v.stoi[w]] > 3000
-    assert sum(len(corpus.splits[s]) for s in D.SPLITS) == corpus.meta["raw_tokens"] + corpus.meta["units"] + 3
+    assert sum(len(corpus.splits[s]) for s in K.SPLITS) == corpus.meta["raw_tokens"] + corpus.meta["units"] + 3
 
 
 def test_google_analogy_file_is_found_and_parsed():

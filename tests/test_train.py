@@ -14,7 +14,7 @@ import torch
 from wordmore.cli import main
 from wordmore.checkpoint import load_checkpoint
 from wordmore.config import TrainConfig, resolve_config
-from wordmore.data import prepare
+from wordmore.corpus import prepare
 from wordmore.train import lr_at, train
 
 TINY = ["--n-embd", "4", "--n-hidden", "16", "--context", "3", "--batch-size", "32", "--eval-every", "20",
@@ -166,8 +166,8 @@ def _tiny_word_cfg(enc, out, **train):
 
 
 def test_training_from_an_encoded_folder_needs_no_text(encoded_corpus, tmp_path, monkeypatch):
-    import wordmore.data as D
-    monkeypatch.setattr(D, "load_texts", lambda *a, **k: pytest.fail("must not read text"))
+    import wordmore.source as S
+    monkeypatch.setattr(S, "load_texts", lambda *a, **k: pytest.fail("must not read text"))
     summary = train(_tiny_word_cfg(encoded_corpus, tmp_path / "r", device="cpu"), log=lambda *a, **k: None)
     assert summary["step"] == 40 and summary["val_loss"] < math.log(17)  # below chance over 1 + 16 candidates
     assert summary["cuda_graph"] is False and summary["steady_tokens_per_s"] > 0

@@ -1,5 +1,6 @@
 from collections import Counter
 
+import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -28,7 +29,7 @@ def test_char_tokenizer_is_characters():
 
 
 def test_unknown_level_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown level 'byte'"):
         TokenizerConfig("byte")
 
 
@@ -88,3 +89,52 @@ def test_long_line_without_spaces_and_odd_scripts():
     assert tokenize("a" * 100000, W) == ["a" * 100000]
     assert tokenize("שלום עולם 👑 e\u0301", W) == ["שלום", "עולם", "é"]
     assert tokenize("a\x00b", C) == ["a", "b"]
+
+
+def _units_of(ids, toks):
+    got, cur = [], []
+    for i in ids.tolist():
+        if i < 0:
+            got.append(cur)
+            cur = []
+        else:
+            cur.append(toks[i])
+    return got
+
+
+TRICKY = ["Don't  go—there’s  'tis dogs' a''b _x_ CAFÉ e\u0301x ΣΑΣ Σ", "", "  \t", "UPPER\u00a0space\u2003x\x1cy",
+          "x\ue000y", "a\x00b\r\nc", "İstanbul ǅemal ½ ²3 ٣٤ 中文字 -- \"q\" `b`", "x <\u0338 = y"]
+
+
+@pytest.mark.parametrize("cfg", [TokenizerConfig("word"), TokenizerConfig("word", punct=True), TokenizerConfig("char"),
+                                 TokenizerConfig("word", lowercase=False), TokenizerConfig("char", lowercase=False)])
+def test_chunk_encoder_gives_tokenizes_tokens(cfg):
+    from wordmore.vocab import encode_units
+    for units in (TRICKY, TRICKY[:4] + TRICKY[6:], [""], ["a"]):
+        toks, ids, n = encode_units(units, cfg)
+        want = [t for t in (tokenize(u, cfg) for u in units) if t]
+        assert _units_of(ids, toks) == want and n == len(want)
+
+
+@pytest.mark.skipif(not os.environ.get("WORDMORE_DATA"), reason="WORDMORE_DATA is not set")
+@pytest.mark.parametrize("name", ["fairy", "gutenberg", "wikipedia", "wikitext2", "names"])
+def test_chunk_encoder_equals_tokenize_on_a_sample_of_the_shared_corpora(name):
+    from pathlib import Path
+
+    from wordmore.vocab import encode_units
+    files = sorted(Path(os.environ["WORDMORE_DATA"], name).glob("*.txt"))
+    text = "".join(f.read_text(encoding="utf-8", errors="replace")[:200_000] for f in files[::max(1, len(files) // 8)])
+    units = [u for u in text.split("\n\n") if u]
+    for cfg in (TokenizerConfig("word"), TokenizerConfig("char"), TokenizerConfig("word", punct=True)):
+        toks, ids, n = encode_units(units, cfg)
+        assert _units_of(ids, toks) == [t for t in (tokenize(u, cfg) for u in units) if t]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab'’ _-.\n\r\x00\ue000Σσé\u0301\u00a0中1²İ")), max_size=12),
+                max_size=6), st.sampled_from(["word", "char", "punct"]))
+def test_chunk_encoder_equals_tokenize_on_any_text(units, kind):
+    from wordmore.vocab import encode_units
+    cfg = TokenizerConfig("word", punct=True) if kind == "punct" else TokenizerConfig(kind)
+    toks, ids, n = encode_units(units, cfg)
+    assert _units_of(ids, toks) == [t for t in (tokenize(u, cfg) for u in units) if t]

@@ -5,7 +5,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .data import DataConfig, iter_text, load_texts, resolve
+from .source import DataConfig, iter_text, load_texts, resolve
 from .embeddings import Embeddings
 from .errors import WordmoreError
 from .evaluate import read_analogies
@@ -43,3 +43,25 @@ def common_questions(path, models: list[Embeddings], top: int = 30000) -> Path:
                 if all(all(w.upper() in k for w in ws) for k in keep):
                     f.write(" ".join(ws) + "\n")
     return out
+
+
+def scorecard(emb: Embeddings, questions, common, pairs=None, top: int = 30000) -> dict:
+    """Every figure of the comparison for one model: Google (on the common questions, with coverage of the
+    whole file), WordSim Spearman with coverage, the royal check and the two geometry figures."""
+    from .evaluate import evaluate_analogies, evaluate_pairs
+    from .royal import royal_check, royal_geometry
+    r = evaluate_analogies(emb, common, restrict_vocab=top)
+    n_all = sum(len(qs) for _, qs in read_analogies(questions))
+    fam = next((s for s in r["sections"] if s.name == "family"), None)
+    card = {"google": r["total"].accuracy, "semantic": r["semantic"].accuracy, "syntactic": r["syntactic"].accuracy,
+            "family": fam.accuracy if fam and fam.seen else None, "correct": r["total"].correct,
+            "seen": r["total"].seen, "coverage": r["total"].seen / max(n_all, 1)}
+    if pairs:
+        w = evaluate_pairs(emb, pairs, restrict_vocab=top)
+        card.update(wordsim=w["spearman"], wordsim_coverage=w["coverage"])
+    try:
+        card["royal_pass"] = bool(royal_check(emb)["pass"])
+    except WordmoreError:  # a royal missing from the vocabulary
+        card["royal_pass"] = None
+    card.update(royal_geometry(emb))
+    return card

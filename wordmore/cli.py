@@ -1,4 +1,4 @@
-"""Command line: wordmore train | sample | neighbors | analogy | similarity | odd-one-out | query | evaluate | plot |
+"""Command line: wordmore train | encode | sample | neighbors | analogy | similarity | odd-one-out | query | evaluate | plot |
 explore | export | report. Modules are imported by the command that needs them: torch only to train or sample."""
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def _int_type(lo: int):
     return field_type(int, {"min": lo})
 
 
-def _add_train_flags(p: argparse.ArgumentParser) -> None:
+def _add_train_flags(p: argparse.ArgumentParser, only: tuple = (), skip: tuple = ()) -> None:
     from .config import PRESETS, SECTIONS
-    add_config_flags(p, SECTIONS, PRESETS)
+    add_config_flags(p, {k: v for k, v in SECTIONS.items() if not only or k in only}, PRESETS, skip)
 
 
 def _query_flags(p: argparse.ArgumentParser, k: int | None = 10) -> None:
@@ -41,6 +41,12 @@ def _training_parsers(sub) -> None:
                    "and the preset defaults shown below")
     p.add_argument("--no-royals", action="store_true", help="word level: do not print the royal table at the end")
     _add_train_flags(p)
+    p = sub.add_parser("encode", help="prepare a corpus once, in parallel, and print its folder (train with the "
+                       "same data flags reuses it)")
+    p.add_argument("dataset", help="catalog name, local file/folder/glob, hub id OWNER/NAME[:CONFIG]")
+    p.add_argument("--level", default="word", help="char | word (default word): tokenization and the preset's "
+                   "data defaults, as for train")
+    _add_train_flags(p, only=("data", "tokenizer"), skip=("data.dataset",))
     p = sub.add_parser("sample", help="print new names from a char model")
     p.add_argument("--model", "-m", default="", help="run directory (default: the newest char run under ./runs)")
     p.add_argument("-n", "--num", type=_int_type(1), default=20)
@@ -166,6 +172,15 @@ def cmd_train(args, overrides) -> int:
         print(royal_report(Embeddings.load(summary["run_dir"])))
         if summary.get("undertrained"):
             print(undertrained_line(summary))
+    return 0
+
+
+def cmd_encode(args, overrides) -> int:
+    from .config import resolve_config
+    from .corpus import encode
+    overrides.setdefault("data", {})["dataset"] = args.dataset
+    cfg = resolve_config(args.level, overrides).validate()
+    encode(cfg.data, cfg.tokenizer, log=lambda *a: print(*a, file=sys.stderr))
     return 0
 
 
@@ -305,13 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     try:
-        if args.cmd == "train":
+        if args.cmd in ("train", "encode"):
             overrides: dict = {}
             for k, v in vars(args).items():
                 if "." in k:
                     sec, name = k.split(".", 1)
                     overrides.setdefault(sec, {})[name] = v
-            return cmd_train(args, overrides)
+            return (cmd_train if args.cmd == "train" else cmd_encode)(args, overrides)
         return COMMANDS[args.cmd](args)
     except WordmoreError as e:
         if getattr(args, "json", False):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
-from .data import DataConfig
+from .source import DataConfig
 from .errors import WordmoreError
 from .options import INTERNAL, check_fields, opt
 from .vocab import TokenizerConfig

@@ -72,12 +72,12 @@ def field_type(kind, meta: dict):
     return conv
 
 
-def add_config_flags(p: argparse.ArgumentParser, sections: dict, presets: dict) -> None:
+def add_config_flags(p: argparse.ArgumentParser, sections: dict, presets: dict, skip: tuple = ()) -> None:
     """One --flag per field of each config dataclass, with its help, choices and limits; defaults per preset."""
     for section, kls in sections.items():
         g = p.add_argument_group(section)
         for f in fields(kls):
-            if f.metadata.get("cli") is False:
+            if f.metadata.get("cli") is False or f"{section}.{f.name}" in skip:
                 continue
             default = field_default(f)
             per = {name: pr.get(section, {}).get(f.name, default) for name, pr in presets.items()}

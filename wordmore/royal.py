@@ -38,3 +38,19 @@ def royal_report(emb: Embeddings, k: int = 10) -> str:
         res = emb.analogy("king", "man", "woman", 5)
         lines.append("  king - man + woman = " + ", ".join(f"{x} {s:.2f}" for x, s in res))
     return "\n".join(lines)
+
+
+def royal_geometry(emb: Embeddings) -> dict:
+    """Two figures of the picture people look for: the royals' mean pairwise cosine, and the mean pairwise
+    cosine of the gender offsets (woman - man, queen - king, girl - boy, princess - prince); None if a word is missing."""
+    import numpy as np
+    if any(emb.key(w) is None for pair in GENDER_PAIRS for w in pair) or any(emb.key(w) is None for w in ROYALS):
+        return {"royal_cosine": None, "offset_cosine": None}
+    unit = lambda w: emb.unit[emb.index[emb.key(w)]]  # noqa: E731  (D,)
+
+    def mean_pairwise(vs) -> float:
+        U = np.stack([v / max(np.linalg.norm(v), 1e-12) for v in vs])  # (n, D)
+        S = U @ U.T  # (n, n)
+        return float(S[np.triu_indices(len(vs), 1)].mean())
+    return {"royal_cosine": mean_pairwise([unit(w) for w in ROYALS]),
+            "offset_cosine": mean_pairwise([unit(b) - unit(a) for a, b in GENDER_PAIRS])}

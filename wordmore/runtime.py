@@ -111,7 +111,7 @@ class Runtime:
                 dev = torch.device("cuda", local_rank)
                 torch.cuda.set_device(dev)
             if not dist.is_initialized():
-                timeout = datetime.timedelta(seconds=float(os.environ.get("WORDMORE_DIST_TIMEOUT", 600)))
+                timeout = datetime.timedelta(seconds=float(os.environ.get("WORDMORE_DIST_TIMEOUT", 1800)))
                 dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=timeout)
             if batch_size % world:
                 raise WordmoreError(f"--batch-size {batch_size} is not divisible by {world} processes")

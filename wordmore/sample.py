@@ -6,7 +6,7 @@ import sys
 import torch
 
 from .config import RunConfig
-from .data import prepare
+from .corpus import prepare
 from .errors import WordmoreError
 from .model import ContextMLP
 from .vocab import Vocab

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .data import Batcher
+from .batch import Batcher
 from .model import ContextMLP
 from .runtime import Runtime
 

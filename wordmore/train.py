@@ -13,7 +13,8 @@ import torch
 from .atomic import atomic_write_text
 from .checkpoint import CKPT_FORMAT, RunLock, restore_rng, resume_config, rng_state, save_checkpoint
 from .config import RunConfig, TrainConfig, planned_steps
-from .data import Batcher, prepare, subsample_keep
+from .batch import Batcher, subsample_keep
+from .corpus import prepare
 from .embeddings import Embeddings
 from .errors import WordmoreError
 from .model import ContextMLP

@@ -8,9 +8,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator, Literal
 
+import numpy as np
+
 from .options import INTERNAL, opt
 
 BOUNDARY = {"char": ".", "word": "<s>"}
+TOKENIZER_VERSION = 2  # part of the cache key: bump when tokens could change
 UNK = "<unk>"
 
 # a word: letters/digits (no underscore), with apostrophes kept inside words ("don't", "king's")
@@ -138,3 +141,87 @@ def iter_units(texts: Iterable[str], cfg: TokenizerConfig) -> Iterator[list[str]
         toks = tokenize(t, cfg)
         if toks:
             yield toks
+
+
+_SEP = "\ue000"  # closes each unit of a chunk; a chunk whose text holds it is tokenized unit by unit
+_SEP_BYTES = _SEP.encode()
+# ASCII bytes that never belong to a word become spaces (UTF-8 multi-byte sequences have no ASCII bytes)
+_GAPS = bytes(c if chr(c).isalnum() or c == 39 or c >= 128 else 32 for c in range(256))
+
+
+def encode_units(units: list[str], cfg: TokenizerConfig) -> tuple[list[str], np.ndarray, int]:
+    """Tokenize a chunk of text units at once: (its distinct tokens, ids into them with -1 closing each
+    non-empty unit, number of non-empty units). The tokens equal tokenize()'s, unit by unit."""
+    if cfg.level == "char":
+        return _encode_chars(units, cfg)
+    if cfg.punct or sum(u.count(_SEP) for u in units if not u.isascii()):
+        return _encode_slow(units, cfg)
+    if cfg.lowercase:
+        units = [u.lower() for u in units]
+    units = [u if u.isascii() else unicodedata.normalize("NFC", u) for u in units]
+    text = f" {_SEP} ".join(units) + f" {_SEP} "
+    raw = text.encode("utf-8", "surrogatepass").replace("’".encode(), b"'").translate(_GAPS).split()
+    first = dict.fromkeys(raw)  # distinct pieces, first-seen order
+    for i, r in enumerate(first):
+        first[r] = i
+    rid = np.fromiter(map(first.__getitem__, raw), dtype=np.int64, count=len(raw))  # (n,) piece ids
+    del raw
+    tokens: dict[str, int] = {}
+    flat, lens = [], np.zeros(len(first), dtype=np.int64)  # the tokens of each distinct piece, concatenated
+    for i, r in enumerate(first):
+        if r == _SEP_BYTES:
+            toks = None
+        elif r.isalnum():  # plain ASCII letters and digits: the piece is one token
+            toks = [r.decode()]
+        else:  # apostrophes or non-ASCII: the word regex decides, on this piece only
+            toks = _WORD_RE.findall(r.decode("utf-8", "surrogatepass"))
+        if toks is None:
+            flat.append(-1)
+            lens[i] = 1
+        else:
+            flat += [tokens.setdefault(t, len(tokens)) for t in toks]
+            lens[i] = len(toks)
+    flat = np.asarray(flat, dtype=np.int64)  # (sum lens,)
+    start = np.cumsum(lens) - lens  # (pieces,) where each piece's tokens begin in flat
+    n = lens[rid]  # (n,) tokens per occurrence
+    total = int(n.sum())
+    pos = np.repeat(start[rid] - (np.cumsum(n) - n), n) + np.arange(total)  # (total,) index into flat
+    ids = flat[pos]  # (total,)
+    return list(tokens), *_drop_empty_units(ids)
+
+
+def _drop_empty_units(ids: np.ndarray) -> tuple[np.ndarray, int]:
+    """Remove unit ends (-1) that close nothing: the first id, or right after another end."""
+    end = ids < 0  # (n,)
+    prev = np.concatenate([[True], end[:-1]])  # (n,)
+    keep = ~(end & prev)
+    ids = ids[keep].astype(np.int32)
+    return ids, int((ids < 0).sum())
+
+
+def _encode_chars(units: list[str], cfg: TokenizerConfig) -> tuple[list[str], np.ndarray, int]:
+    """encode_units for characters: code points in numpy, NUL closing each unit."""
+    text = "\x00".join(units)
+    if text.count("\x00") != len(units) - 1:  # NUL inside a unit: no token, but lowercasing sees it
+        text = "\x00".join((u.lower() if cfg.lowercase else u).replace("\x00", "") for u in units)
+    elif cfg.lowercase:
+        text = text.lower()
+    codes = np.frombuffer((text + "\x00").encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (n,)
+    codes = codes[(codes != 10) & (codes != 13)]
+    uniq, inv = np.unique(codes, return_inverse=True)  # (V,), (n,)
+    has_end = uniq[0] == 0
+    ids = inv.astype(np.int64) - int(has_end)  # the NUL entry (sorted first) becomes -1
+    return [chr(c) for c in uniq[int(has_end):]], *_drop_empty_units(ids)
+
+
+def _encode_slow(units: list[str], cfg: TokenizerConfig) -> tuple[list[str], np.ndarray, int]:
+    """encode_units unit by unit (punctuation tokens, or text holding the chunk separator)."""
+    tokens: dict[str, int] = {}
+    ids: list[int] = []
+    for u in units:
+        toks = tokenize(u, cfg)
+        if toks:
+            ids += [tokens.setdefault(t, len(tokens)) for t in toks]
+            ids.append(-1)
+    arr = np.asarray(ids, dtype=np.int32)
+    return list(tokens), arr, int((arr < 0).sum())
