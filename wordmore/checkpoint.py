@@ -1,7 +1,6 @@
 """The run directory: self-contained checkpoints (atomic, weights_only), the resume state, the one-run lock."""
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from pathlib import Path
@@ -12,6 +11,7 @@ from .atomic import atomic_path
 from .config import RunConfig
 from .errors import WordmoreError
 from .model import ContextMLP
+from .runlock import RunLock  # noqa: F401  (train.py imports it from here)
 from .vocab import Vocab
 
 CKPT_FORMAT = 1
@@ -96,57 +96,6 @@ def resume_config(cfg: RunConfig, out: Path) -> tuple[RunConfig, dict | None]:
         raise WordmoreError(f"run directory {out} already holds a checkpoint: pass --resume to continue "
                             f"it or --overwrite to start again")
     return cfg, None
-
-
-class RunLock:
-    """A lock file holding the owner's pid; a stale lock from a dead process is taken over."""
-
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / ".lock"
-        self.held = False
-
-    def acquire(self) -> "RunLock":
-        """Take the lock or raise WordmoreError naming the live owner."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, f"{os.getpid()}\n".encode())
-                os.close(fd)
-                self.held = True
-                return self
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _alive(pid):
-                    raise WordmoreError(f"run directory {self.path.parent} is in use by a live run "
-                                        f"(pid {pid}); wait for it or choose another --out") from None
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()  # stale lock
-        raise WordmoreError(f"could not lock {self.path}")
-
-    def release(self) -> None:
-        """Remove the lock if this process holds it."""
-        if self.held:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-            self.held = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as dead
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def latest_run_file() -> Path:
