@@ -8,13 +8,12 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_path
+from .ckptcheck import CKPT_FORMAT, check_state, optim_fits  # noqa: F401  (train.py imports these from here)
 from .config import RunConfig
 from .errors import WordmoreError
 from .model import ContextMLP
 from .runlock import RunLock  # noqa: F401  (train.py imports it from here)
 from .vocab import Vocab
-
-CKPT_FORMAT = 1
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -25,8 +24,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
         f.write(buf.getbuffer())
 
 
-def load_checkpoint(path: Path, map_location="cpu") -> dict:
-    """Read a checkpoint with weights_only=True; a bad file is a clear error."""
+def load_checkpoint(path: Path, map_location="cpu", resume: bool = False) -> dict:
+    """Read a checkpoint with weights_only=True and check its structure (check_state); a bad file is a clear error."""
     path = Path(path)
     if not path.exists():
         raise WordmoreError(f"no checkpoint at {path}")
@@ -34,11 +33,7 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         raise WordmoreError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__})") from None
-    if not isinstance(state, dict) or "format" not in state or "model" not in state:
-        raise WordmoreError(f"{path} is not a wordmore checkpoint")
-    if state["format"] > CKPT_FORMAT:
-        raise WordmoreError(f"checkpoint {path} has format {state['format']}, newer than this wordmore "
-                            f"reads ({CKPT_FORMAT}); upgrade wordmore")
+    check_state(state, path, resume)
     return state
 
 
@@ -49,10 +44,7 @@ def load_model(run_dir, device="cpu") -> tuple[ContextMLP, Vocab, RunConfig, dic
     cfg = RunConfig.from_dict(state["config"])
     vocab = Vocab.from_dict(state["vocab"])
     model = ContextMLP(cfg.model)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise WordmoreError(f"checkpoint weights do not fit its config: {str(e).splitlines()[0]}") from None
+    model.load_state_dict(state["model"])  # keys and shapes checked by check_state
     model.set_noise(vocab.counts)
     return model.to(device).eval(), vocab, cfg, state
 
@@ -78,7 +70,7 @@ def resume_config(cfg: RunConfig, out: Path) -> tuple[RunConfig, dict | None]:
     if tc.resume:
         if not ckpt_path.exists():
             raise WordmoreError(f"--resume: no checkpoint in {out}")
-        state = load_checkpoint(ckpt_path)
+        state = load_checkpoint(ckpt_path, resume=True)
         saved = RunConfig.from_dict(state["config"])
         if saved.train.level != tc.level:
             raise WordmoreError(f"run directory {out} holds a {saved.train.level}-level model, "
