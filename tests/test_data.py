@@ -177,8 +177,9 @@ def test_windows_read_the_thinned_text_and_thinning_repeats_with_its_seed(device
     x, y = b.gather(torch.tensor([6, 2], device=device))
     assert x.tolist() == [[0, 2, 5, 2], [0, 1, 3, 0]] and y.tolist() == [4, 2]
     m = b.thin(np.array([0.0, 1.0, 0.0, 1.0, 1.0, 1.0], dtype=np.float32), seed=3)
-    assert m == 7 and torch.as_tensor(b.thinned).tolist() == [0, 1, 3, 0, 4, 5, 0, 0, 0, 0]
-    assert torch.as_tensor(b.before).tolist() == [0, 1, 2, 2, 3, 4, 4, 5, 6, 6]
+    assert m == 7 and torch.as_tensor(b.thinned).long().tolist() == [0, 1, 3, 0, 4, 5, 0, 0, 0, 0]
+    before = torch.as_tensor(b.after).long() - torch.as_tensor(b.kept).long()  # kept tokens strictly before each
+    assert before.tolist() == [0, 1, 2, 2, 3, 4, 4, 5, 6, 6]
     x, y = b.gather(torch.tensor([6, 2, 5], device=device))  # targets still from the whole text
     assert x.tolist() == [[0, 0, 5, 0], [0, 1, 3, 0], [0, 0, 4, 5]] and y.tolist() == [4, 2, 2]
     big = np.random.default_rng(0).integers(1, 50, 5000).astype(np.uint16)
@@ -187,7 +188,7 @@ def test_windows_read_the_thinned_text_and_thinning_repeats_with_its_seed(device
     runs = []
     for seed in (1, 1, 2):
         n = c.thin(half, seed)
-        runs.append(torch.as_tensor(c.thinned)[:n].cpu().numpy().copy())
+        runs.append(torch.as_tensor(c.thinned)[:n].long().cpu().numpy().copy())
     assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], runs[2])
     assert 2200 < len(runs[2]) < 2800
     it = iter(big.tolist())  # the kept words, in order: a subsequence of the text

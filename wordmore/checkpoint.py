@@ -1,20 +1,17 @@
 """The run directory: self-contained checkpoints (atomic, weights_only), the resume state, the one-run lock."""
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 from pathlib import Path
 
 import torch
 
 from .atomic import atomic_path
+from .ckptcheck import check_state
 from .config import RunConfig
 from .errors import WordmoreError
 from .model import ContextMLP
 from .vocab import Vocab
-
-CKPT_FORMAT = 1
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -25,8 +22,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
         f.write(buf.getbuffer())
 
 
-def load_checkpoint(path: Path, map_location="cpu") -> dict:
-    """Read a checkpoint with weights_only=True; a bad file is a clear error."""
+def load_checkpoint(path: Path, map_location="cpu", resume: bool = False) -> dict:
+    """Read a checkpoint with weights_only=True and check its structure (check_state); a bad file is a clear error."""
     path = Path(path)
     if not path.exists():
         raise WordmoreError(f"no checkpoint at {path}")
@@ -34,11 +31,7 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         raise WordmoreError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__})") from None
-    if not isinstance(state, dict) or "format" not in state or "model" not in state:
-        raise WordmoreError(f"{path} is not a wordmore checkpoint")
-    if state["format"] > CKPT_FORMAT:
-        raise WordmoreError(f"checkpoint {path} has format {state['format']}, newer than this wordmore "
-                            f"reads ({CKPT_FORMAT}); upgrade wordmore")
+    check_state(state, path, resume)
     return state
 
 
@@ -49,10 +42,7 @@ def load_model(run_dir, device="cpu") -> tuple[ContextMLP, Vocab, RunConfig, dic
     cfg = RunConfig.from_dict(state["config"])
     vocab = Vocab.from_dict(state["vocab"])
     model = ContextMLP(cfg.model)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise WordmoreError(f"checkpoint weights do not fit its config: {str(e).splitlines()[0]}") from None
+    model.load_state_dict(state["model"])  # keys and shapes checked by check_state
     model.set_noise(vocab.counts)
     return model.to(device).eval(), vocab, cfg, state
 
@@ -78,7 +68,7 @@ def resume_config(cfg: RunConfig, out: Path) -> tuple[RunConfig, dict | None]:
     if tc.resume:
         if not ckpt_path.exists():
             raise WordmoreError(f"--resume: no checkpoint in {out}")
-        state = load_checkpoint(ckpt_path)
+        state = load_checkpoint(ckpt_path, resume=True)
         saved = RunConfig.from_dict(state["config"])
         if saved.train.level != tc.level:
             raise WordmoreError(f"run directory {out} holds a {saved.train.level}-level model, "
@@ -96,55 +86,3 @@ def resume_config(cfg: RunConfig, out: Path) -> tuple[RunConfig, dict | None]:
         raise WordmoreError(f"run directory {out} already holds a checkpoint: pass --resume to continue "
                             f"it or --overwrite to start again")
     return cfg, None
-
-
-class RunLock:
-    """A lock file holding the owner's pid; a stale lock from a dead process is taken over."""
-
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / ".lock"
-        self.held = False
-
-    def acquire(self) -> "RunLock":
-        """Take the lock or raise WordmoreError naming the live owner."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, f"{os.getpid()}\n".encode())
-                os.close(fd)
-                self.held = True
-                return self
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _alive(pid):
-                    raise WordmoreError(f"run directory {self.path.parent} is in use by a live run "
-                                        f"(pid {pid}); wait for it or choose another --out") from None
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()  # stale lock
-        raise WordmoreError(f"could not lock {self.path}")
-
-    def release(self) -> None:
-        """Remove the lock if this process holds it."""
-        if self.held:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-            self.held = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as dead
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Literal
 
 from .source import DataConfig
@@ -134,6 +135,10 @@ class RunConfig:
             names = {f.name for f in fields(kls)}
             return kls(**{k: v for k, v in (sub or {}).items() if k in names})
         return cls(**{name: make(kls, d.get(name)) for name, kls in SECTIONS.items()})
+
+    def run_dir(self) -> Path:
+        """The run directory: --out, or runs/<level>-<dataset>."""
+        return Path(self.train.out or f"runs/{self.train.level}-{Path(self.data.dataset).name or 'corpus'}")
 
     def validate(self) -> "RunConfig":
         """Every field within its limits and choices, and the rules between fields; raises WordmoreError."""

@@ -153,16 +153,26 @@ class Runtime:
         return e
 
 
-class StopSignals:
-    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step; a second one stops at once."""
+class Interrupted(KeyboardInterrupt):
+    """A stop signal where the run cannot wait for the end of a step: during setup, or inside a long draw."""
 
-    def __init__(self):
+
+class StopSignals:
+    """SIGINT/SIGTERM/SIGHUP ask the loop to checkpoint and stop after the current step; a second one stops at once.
+
+    With at_once (setup, before the first step), or inside interruptible() (a draw that may take long), the
+    first one raises Interrupted (a KeyboardInterrupt: exit 130) where the code stands."""
+
+    SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+    def __init__(self, at_once: bool = False):
         self.signal = None
         self._old = {}
+        self._at_once = at_once
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
+            for s in self.SIGNALS:
                 self._old[s] = signal.signal(s, self._handle)
         return self
 
@@ -170,10 +180,24 @@ class StopSignals:
         if self.signal is not None:
             raise KeyboardInterrupt
         self.signal = signum
+        if self._at_once:
+            raise Interrupted(self.name)
+
+    @contextlib.contextmanager
+    def interruptible(self):
+        """Inside: a stop signal (also one that came just before) raises Interrupted at once."""
+        if self.signal is not None:
+            raise Interrupted(self.name)
+        before, self._at_once = self._at_once, True
+        try:
+            yield self
+        finally:
+            self._at_once = before
 
     def __exit__(self, *exc):
         for s, h in self._old.items():
             signal.signal(s, h)
+        self._old = {}
 
     @property
     def name(self) -> str:

@@ -1,6 +1,7 @@
 """The trainer: set up data, model and optimizers, loop over steps, finish with checkpoint, vectors and summary."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -11,15 +12,17 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_write_text
-from .checkpoint import CKPT_FORMAT, RunLock, restore_rng, resume_config, rng_state, save_checkpoint
+from .checkpoint import restore_rng, resume_config, rng_state, save_checkpoint
+from .ckptcheck import CKPT_FORMAT, optim_fits
 from .config import RunConfig, TrainConfig, planned_steps
-from .batch import Batcher, subsample_keep
+from .batch import Batcher, subsample_keep, thin_seed
 from .corpus import prepare
 from .embeddings import Embeddings
 from .errors import WordmoreError
 from .model import ContextMLP
 from .optim import build_optimizers
-from .runtime import Runtime, StopSignals, sync
+from .runlock import RunLock
+from .runtime import Interrupted, Runtime, StopSignals, sync
 from .step import GraphedStep, TrainStep, evaluate_loss
 from .vocab import Vocab
 
@@ -31,16 +34,6 @@ def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def thin_seed(seed: int, n: int) -> int:
-    """Seed of the n-th thinning of the text: a function of the run's seed, so a resumed run thins alike."""
-    return (seed * 1_000_003 + n) % (2 ** 63)
-
-
-def run_dir(cfg: RunConfig) -> Path:
-    """The run directory: --out, or runs/<level>-<dataset>."""
-    return Path(cfg.train.out or f"runs/{cfg.train.level}-{Path(cfg.data.dataset).name or 'corpus'}")
-
-
 STOP_EVERY = 10  # steps between the ranks' agreement on stopping, under torchrun
 UNDERTRAINED = 0.8  # a run stopped (budget, signal) before this share of its planned steps says so
 
@@ -48,23 +41,24 @@ UNDERTRAINED = 0.8  # a run stopped (budget, signal) before this share of its pl
 def train(cfg: RunConfig, log=print) -> dict:
     """Train (or resume) a run; returns its summary. Rank 0 alone writes files and prints."""
     cfg.validate()
-    out = run_dir(cfg)
-    cfg, state = resume_config(cfg, out)
-    rt = Runtime.start(cfg.train.device, cfg.train.precision, cfg.train.batch_size)
-    say = log if rt.is_main else (lambda *a, **k: None)
-    lock = RunLock(out)
-    if rt.is_main:
-        lock.acquire()
+    out, overwrite, rt, lock = cfg.run_dir(), cfg.train.overwrite, None, None
     try:
-        summary = Trainer(cfg, rt, out, state, say).run()
+        with StopSignals(at_once=True):  # until the loop's own handlers: a signal stops at once (exit 130)
+            cfg, state = resume_config(cfg, out)
+            rt = Runtime.start(cfg.train.device, cfg.train.precision, cfg.train.batch_size)
+            say = log if rt.is_main else (lambda *a, **k: None)
+            if rt.is_main:
+                lock = RunLock(out, overwrite=overwrite).acquire()
+            summary = Trainer(cfg, rt, out, state, say).run()
         rt.barrier()  # every rank leaves together, after rank 0 has written its files
         return summary
     except Exception as e:
-        raise rt.explain(e, out) from None
+        raise (rt.explain(e, out) if rt else e) from None
     finally:
-        if rt.is_main:
+        if lock:
             lock.release()
-        rt.close()
+        if rt:
+            rt.close()
 
 
 class Trainer:
@@ -109,7 +103,7 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        if set(state["optim"]) == set(self.opts):
+        if optim_fits(state["optim"], self.opts):
             for k, o in self.opts.items():
                 o.load_state_dict(state["optim"][k])
         else:
@@ -185,7 +179,12 @@ class Trainer:
                     reason = why
                     break
                 lr = lr_at(self.tc, self.step, self._progress())
-                self._after_step(self.step_once(lr), lr)
+                try:
+                    loss = self.step_once(lr, stopper)
+                except Interrupted:  # during the draw: the state is the last step's, the checkpoint below
+                    reason = f"signal {stopper.name}"
+                    break
+                self._after_step(loss, lr)
         return self._finish(reason)
 
     def _progress(self) -> float:
@@ -212,12 +211,20 @@ class Trainer:
             return "time budget"
         return f"signal {stopper.name if stopper.signal else 'SIGTERM (another rank)'}" if signal else None
 
-    def step_once(self, lr: float) -> torch.Tensor:
-        """Draw the global batch's positions and noise words (every rank alike), then step."""
+    def step_once(self, lr: float, stopper: StopSignals | None = None) -> torch.Tensor:
+        """Draw the global batch's positions and noise words (every rank alike), then step; one process stops
+        in a long draw at a signal (Interrupted, the generator as before the draw)."""
         if self.period and self.step and self.step % self.period == 0:
             self.bat["train"].thin(self.thin, thin_seed(self.tc.seed, self.step // self.period))
-        pos = self.bat["train"].sample_positions(self.tc.batch_size, self.gen)  # (B,)
-        neg = self.model.sample_noise(self.gen) if self.model.cfg.head in ("neg", "sampled") else None  # (K,)
+        alone = stopper is not None and self.rt.world == 1  # under torchrun the ranks agree on stopping
+        before = self.gen.get_state() if alone else None
+        try:
+            with stopper.interruptible() if alone else contextlib.nullcontext():
+                pos = self.bat["train"].sample_positions(self.tc.batch_size, self.gen)  # (B,)
+                neg = self.model.sample_noise(self.gen) if self.model.cfg.head in ("neg", "sampled") else None  # (K,)
+        except Interrupted:
+            self.gen.set_state(before)
+            raise
         loss = self.train_step(pos, neg, lr)
         self._watch_nan(loss)
         return loss
