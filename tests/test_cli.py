@@ -156,3 +156,28 @@ def test_encode_prints_the_folder_that_train_then_reuses(words_file, tmp_path, c
     assert f"reusing encoded corpus {folder}" in capsys.readouterr().out
     assert main(["encode", str(tmp_path / "missing.txt")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_os_errors_are_one_line(names_file, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    rc = main(["train", "--level", "char", "--dataset", str(names_file), "--out", str(blocker / "run"),
+               "--max-steps", "2"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith("wordmore: error: Not a directory") and len(err.strip().splitlines()) == 1
+
+
+def test_a_full_disk_while_training_is_one_line_and_leaves_no_temporary_file(names_file, tmp_path, capsys, monkeypatch):
+    import errno
+    import wordmore.atomic as A
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert main(["encode", str(names_file), "--level", "char"]) == 0  # the corpus first, while there is room
+    capsys.readouterr()
+    monkeypatch.setattr(A.os, "fsync", full)
+    out = tmp_path / "r"
+    rc = main(["train", "--level", "char", "--dataset", str(names_file), "--out", str(out), "--max-steps", "2"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.strip() == "wordmore: error: No space left on device"
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")] and not (out / ".lock").exists()

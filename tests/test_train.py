@@ -275,3 +275,14 @@ def test_epochs_set_the_steps_and_a_budget_stop_is_flagged_undertrained(words_fi
     assert out[-1] == f"undertrained: stopped at {s['step']:,} of 100,000 steps (time budget); the vectors are from " \
         "a model that did not finish its plan: continue with --resume, or give it more --minutes"
     assert out[-2].startswith("  king - man + woman")  # the royal table, then the warning on the last line
+
+
+def test_a_run_evaluates_twenty_times_unless_told(names_file, tmp_path):
+    args = ["--level", "char", "--dataset", str(names_file), "--max-steps", "60", "--n-embd", "4", "--n-hidden", "8",
+            "--batch-size", "16", "--eval-tokens", "100"]
+    assert run([*args, "--out", str(tmp_path / "a")]) == 0
+    steps = [json.loads(l)["step"] for l in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(3, 61, 3)) + [60]  # every 60 // 20 steps, then the final record
+    assert run([*args, "--out", str(tmp_path / "b"), "--eval-every", "25"]) == 0
+    steps = [json.loads(l)["step"] for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [25, 50, 60, 60]

@@ -313,6 +313,16 @@ COMMANDS = {"sample": cmd_sample, "neighbors": cmd_neighbors, "analogy": cmd_ana
             "explore": cmd_explore, "export": cmd_export, "report": cmd_report}
 
 
+def main_error(args, message: str) -> int:
+    """Print one error line (JSON on stderr with --json); the exit code is 1."""
+    if getattr(args, "json", False):
+        from .query import error_json
+        print(error_json(message), file=sys.stderr)
+    else:
+        print(f"wordmore: error: {message}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
@@ -329,12 +339,9 @@ def main(argv: list[str] | None = None) -> int:
             return (cmd_train if args.cmd == "train" else cmd_encode)(args, overrides)
         return COMMANDS[args.cmd](args)
     except WordmoreError as e:
-        if getattr(args, "json", False):
-            from .query import error_json
-            print(error_json(str(e)), file=sys.stderr)
-        else:
-            print(f"wordmore: error: {e}", file=sys.stderr)
-        return 1
+        return main_error(args, str(e))
+    except OSError as e:  # a full disk, a read-only folder, a path that is a file: one line, never a traceback
+        return main_error(args, f"{e.strerror or type(e).__name__}: {e.filename or ''}".rstrip(": "))
     except KeyboardInterrupt:
         print("wordmore: interrupted", file=sys.stderr)
         return 130

@@ -261,7 +261,7 @@ class Trainer:
                 self.tok_t0, self.tok_step0 = time.time(), step
             self.pbar.set_postfix(loss=f"{loss.item():.4f}", tok_s=f"{self.tps:,.0f}", lr=f"{lr:.2e}", refresh=False)
             self.pbar.update(step - self.pbar.n)
-        if step % tc.eval_every == 0 or step == self.plan:
+        if step % (tc.eval_every or max(1, self.plan // 20)) == 0 or step == self.plan:
             self._evaluate(loss.item(), lr)
         if step % tc.ckpt_every == 0:
             self._checkpoint()
