@@ -72,18 +72,24 @@ def _rank_pid(parent: int, rank: int, timeout: float = 120) -> int:
     raise AssertionError(f"no rank {rank} under {parent}")
 
 
-def test_sigterm_to_one_rank_stops_both_with_a_checkpoint_and_resume_continues(words_file, tmp_path):
-    out = tmp_path / "s"
+def _signal_rank_1(words_file, out: Path, sig, timeout: float):
+    """Start a long two-rank run, send sig to rank 1 once a checkpoint exists; torchrun's (rc, stdout, stderr)."""
     p = subprocess.Popen(_torchrun([*_common(words_file, 10 ** 6), "--out", str(out)]), env=ENV,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         t0 = time.time()
         while not (out / "ckpt.pt").exists() and time.time() - t0 < 120:
             time.sleep(0.1)
-        os.kill(_rank_pid(p.pid, 1), signal.SIGTERM)
-        out_text, err = p.communicate(timeout=120)
+        os.kill(_rank_pid(p.pid, 1), sig)
+        out_text, err = p.communicate(timeout=timeout)  # not a hang
     finally:
         p.kill()
+    return p.returncode, out_text, err
+
+
+def test_sigterm_to_one_rank_stops_both_with_a_checkpoint_and_resume_continues(words_file, tmp_path):
+    out = tmp_path / "s"
+    _, out_text, err = _signal_rank_1(words_file, out, signal.SIGTERM, 120)
     assert "interrupted (signal" in out_text and "checkpoint saved" in out_text, err[-3000:]
     step = load_checkpoint(out / "ckpt.pt")["step"]
     assert step > 0 and step % 10 == 0  # the ranks agree every 10 steps
@@ -110,18 +116,8 @@ def test_two_nodes_on_localhost_each_with_its_own_cache_match_one_process(words_
 
 
 def test_a_killed_rank_makes_the_other_exit_with_one_line(words_file, tmp_path):
-    victim = 1
     out = tmp_path / "k"
-    p = subprocess.Popen(_torchrun([*_common(words_file, 10 ** 6), "--out", str(out)]), env=ENV,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        t0 = time.time()
-        while not (out / "ckpt.pt").exists() and time.time() - t0 < 120:
-            time.sleep(0.1)
-        os.kill(_rank_pid(p.pid, victim), signal.SIGKILL)
-        _, err = p.communicate(timeout=90)  # not a hang: well within the 30 s collective timeout + teardown
-    finally:
-        p.kill()
-    assert p.returncode != 0
+    rc, _, err = _signal_rank_1(words_file, out, signal.SIGKILL, 90)  # well within the 30 s collective timeout
+    assert rc != 0
     assert "wordmore: error: rank 0: another process of this run stopped answering" in err, err[-3000:]
     assert load_checkpoint(out / "ckpt.pt")["step"] > 0  # the last checkpoint is intact

@@ -11,7 +11,7 @@ import numpy as np
 from .atomic import atomic_write_text
 from .embeddings import SPECIALS, Embeddings
 from .errors import WordmoreError
-from .plot import COLORS, resolve_words
+from .plot import COLORS, highlight_groups
 
 METHODS = ("pca", "tsne", "umap")
 NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -112,13 +112,8 @@ def _pick(emb: Embeddings, words, groups, top: int) -> tuple[dict[str, list[int]
         named.update({k: list(v) for k, v in (groups.items() if isinstance(groups, Mapping) else groups)})
     if words:
         named["your words"] = list(words)
-    resolve_words(emb, [w for ws in named.values() for w in ws])
-    hi, seen = {}, set()
-    for name, ws in named.items():
-        ids = [i for i in resolve_words(emb, ws) if i not in seen]
-        seen.update(ids)
-        if ids:
-            hi[name] = ids
+    hi = highlight_groups(emb, named)
+    seen = {i for ids in hi.values() for i in ids}
     frequent = [i for i, w in enumerate(emb.words) if w not in SPECIALS][:top]
     shown = [i for ids in hi.values() for i in ids] + [i for i in frequent if i not in seen]
     return hi, shown

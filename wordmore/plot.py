@@ -110,7 +110,8 @@ def place_labels(ax, xy: np.ndarray, labels: Sequence[str], placed: list | None 
     return texts
 
 
-def _groups(emb: Embeddings, words) -> dict[str, list[int]]:
+def highlight_groups(emb: Embeddings, words) -> dict[str, list[int]]:
+    """Row ids of the words to highlight, by group, each word once (in its first group); unknown words raise."""
     if not words:
         return {}
     named = dict(words) if isinstance(words, Mapping) else {"highlighted words": list(words)}
@@ -151,7 +152,7 @@ def plot_embeddings(emb: Embeddings, out, words=None, method: str = "pca", arrow
         raise WordmoreError("t-SNE is fitted on the points shown; fitting on all words is for PCA")
     if char:
         return _plot_chars(emb, out, method, title)
-    groups = _groups(emb, words)
+    groups = highlight_groups(emb, words)
     hi = [i for ids in groups.values() for i in ids]
     if isinstance(background, (int, np.integer)):
         skip = min(skip, max(0, len(emb) - len(SPECIALS) - len(hi) - int(background)))  # a small model keeps some
