@@ -92,8 +92,8 @@ def test_bad_runs_are_clear_errors(names_file, words_file, tmp_path, capsys):
     (out / "ckpt.pt").write_bytes((out / "ckpt.pt").read_bytes()[:100])
     assert run(["--level", "char", "--dataset", str(names_file), "--out", str(out), "--resume"]) == 1
     assert "corrupt or truncated" in capsys.readouterr().err
-    assert run(["--level", "byte"]) == 1
-    assert "unknown level" in capsys.readouterr().err
+    assert run(["--level", "byte"]) == 2
+    assert "invalid choice: 'byte'" in capsys.readouterr().err
     assert run(["--level", "char", "--dataset", str(tmp_path / "missing.txt")]) == 1
     assert "no such file" in capsys.readouterr().err
 

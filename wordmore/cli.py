@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import WordmoreError
-from .options import add_config_flags, field_type
+from .options import add_config_flags, field_choices, field_type
 
 
 def _int_type(lo: int):
@@ -19,6 +19,13 @@ def _int_type(lo: int):
 def _add_train_flags(p: argparse.ArgumentParser, only: tuple = (), skip: tuple = ()) -> None:
     from .config import PRESETS, SECTIONS
     add_config_flags(p, {k: v for k, v in SECTIONS.items() if not only or k in only}, PRESETS, skip)
+
+
+def _level_flag(p: argparse.ArgumentParser, default: str) -> None:
+    from .config import TrainConfig
+    f = TrainConfig.__dataclass_fields__["level"]
+    p.add_argument("--level", default=default, choices=field_choices(TrainConfig, "level"),
+                   help=f"{f.metadata['help']} (default {default})")
 
 
 def _query_flags(p: argparse.ArgumentParser, k: int | None = 10) -> None:
@@ -37,15 +44,13 @@ def _query_flags(p: argparse.ArgumentParser, k: int | None = 10) -> None:
 
 def _training_parsers(sub) -> None:
     p = sub.add_parser("train", help="train a model (char level on names, word level on fairy tales)")
-    p.add_argument("--level", default="char", help="char | word (default char): only changes tokenization "
-                   "and the preset defaults shown below")
+    _level_flag(p, "char")
     p.add_argument("--no-royals", action="store_true", help="word level: do not print the royal table at the end")
     _add_train_flags(p)
     p = sub.add_parser("encode", help="prepare a corpus once, in parallel, and print its folder (train with the "
                        "same data flags reuses it)")
     p.add_argument("dataset", help="catalog name, local file/folder/glob, hub id OWNER/NAME[:CONFIG]")
-    p.add_argument("--level", default="word", help="char | word (default word): tokenization and the preset's "
-                   "data defaults, as for train")
+    _level_flag(p, "word")
     _add_train_flags(p, only=("data", "tokenizer"), skip=("data.dataset",))
     p = sub.add_parser("sample", help="print new names from a char model")
     p.add_argument("--model", "-m", default="", help="run directory (default: the newest char run under ./runs)")

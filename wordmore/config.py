@@ -61,7 +61,7 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation and run bookkeeping."""
 
-    level: Level = field(default="char", metadata=INTERNAL)
+    level: Level = field(default="char", metadata={**INTERNAL, "help": "only changes tokenization and the preset"})
     out: str = opt("", "run directory (default runs/<level>-<dataset>)")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N | mps (auto: cuda, then mps, then cpu)")
     seed: int = opt(42, "seed of the weights, the batches and the noise words", min=0)
