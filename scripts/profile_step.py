@@ -26,7 +26,7 @@ def main():
     cfg = resolve_config("word", {"train": {"device": args.device, "out": tempfile.mkdtemp()},
                                   "data": {"dataset": args.corpus}}).validate()
     rt = Runtime.start(cfg.train.device, cfg.train.precision, cfg.train.batch_size)
-    trainer = Trainer(cfg, rt, Path(cfg.train.out), None, lambda *a, **k: None, time.time())
+    trainer = Trainer(cfg, rt, Path(cfg.train.out), None, lambda *a, **k: None)
     lr = cfg.train.lr
     for _ in range(30):
         trainer.step_once(lr)

@@ -34,6 +34,8 @@ class ModelConfig:
     neg_weight: float = opt(5.0, "neg head: total weight of the noise terms per example", gt=0.0)
     emb_init: float = opt(0.01, "std of the table C at init: small, so Adam-sized updates move it", gt=0.0)
     direct: bool = opt(False, "Bengio's direct connections: a linear path from the window to the output")
+    direct_diag: bool = opt(False, "the direct path as one weight per window position and column (Mnih & "
+                            "Kavukcuoglu 2013's vLBL), started at the window's mean; needs --n-embd = --n-hidden")
     tie: bool = opt(False, "one table for context and predicted words (Press & Wolf 2017); needs --n-embd = --n-hidden")
 
     @property
@@ -51,6 +53,8 @@ class ModelConfig:
 
     def tie_conflict(self) -> str | None:
         """Why --tie cannot hold for these sizes and head (None when it can): the tie rule, in one place."""
+        if self.direct_diag and self.n_embd != self.n_hidden:
+            return f"--direct-diag needs --n-embd equal to --n-hidden (got {self.n_embd} and {self.n_hidden})"
         if self.tie and (self.head == "adaptive" or self.n_embd != self.n_hidden):
             return (f"--tie needs --n-embd equal to --n-hidden (got {self.n_embd} and {self.n_hidden}) "
                     f"and a head other than adaptive (got {self.head})")

@@ -112,8 +112,11 @@ class ContextMLP(nn.Module):
             layers += [lin, nn.Tanh()]
             fan_in = H
         self.hidden = nn.Sequential(*layers)
-        self.direct = nn.Linear(cfg.n_ctx * D, H, bias=False) if cfg.direct else None
-        if self.direct is not None:
+        self.direct = None
+        if cfg.direct and cfg.direct_diag:  # one weight per position and column, started at the window mean
+            self.direct = nn.Parameter(torch.full((cfg.n_ctx, D), 1.0 / cfg.n_ctx))  # (T, D)
+        elif cfg.direct:
+            self.direct = nn.Linear(cfg.n_ctx * D, H, bias=False)
             nn.init.normal_(self.direct.weight, std=1.0 / (cfg.n_ctx * D) ** 0.5)
         self.generator: torch.Generator | None = None  # used by the neg head for noise samples
         if cfg.head == "softmax":
@@ -162,6 +165,8 @@ class ContextMLP(nn.Module):
         x = emb.flatten(1)  # (B, T*D)
         if self.direct is None:
             return self.hidden(x)  # (B, H)
+        if isinstance(self.direct, nn.Parameter):  # y = U tanh(Hx + d) + U sum_t diag(p_t) c_t
+            return self.hidden(x) + (emb * self.direct.to(emb.dtype)).sum(1)  # (B, H)
         # the linear path, y = U tanh(Hx + d) + U P x: one matmul for H and P, which read the same x
         first, H = self.hidden[0], self.cfg.n_hidden
         w = torch.cat([first.weight, self.direct.weight])  # (2H, T*D)
