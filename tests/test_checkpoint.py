@@ -312,3 +312,17 @@ def test_stop_signals_flag_then_raise_and_hup_counts():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_stop_signals_keep_an_ignored_hangup():
+    from wordmore.runtime import StopSignals
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as `nohup wordmore train ...` starts us
+    try:
+        with StopSignals() as stopper:
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+            assert stopper.signal is None  # the run goes on
+            assert signal.getsignal(signal.SIGTERM) == stopper._handle  # the others still stop it
+    finally:
+        signal.signal(signal.SIGHUP, old)

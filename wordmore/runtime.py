@@ -161,7 +161,8 @@ class StopSignals:
     """SIGINT/SIGTERM/SIGHUP ask the loop to checkpoint and stop after the current step; a second one stops at once.
 
     With at_once (setup, before the first step), or inside interruptible() (a draw that may take long), the
-    first one raises Interrupted (a KeyboardInterrupt: exit 130) where the code stands."""
+    first one raises Interrupted (a KeyboardInterrupt: exit 130) where the code stands. A signal the parent
+    set to be ignored stays ignored, as nohup asks of SIGHUP."""
 
     SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
@@ -173,6 +174,8 @@ class StopSignals:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for s in self.SIGNALS:
+                if s != signal.SIGINT and signal.getsignal(s) == signal.SIG_IGN:
+                    continue  # ignored by whoever started us (nohup ignores SIGHUP): keep it so
                 self._old[s] = signal.signal(s, self._handle)
         return self
 
