@@ -6,6 +6,7 @@ its real step (draws, window gather, forward, backward, optimizers) over 100 ste
 table of the top operators over --steps steps.
 """
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,9 +23,10 @@ def main():
     ap.add_argument("--device", default="auto")
     ap.add_argument("--corpus", default="fairy")
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--model", default="{}", help='model fields over the preset, as JSON (e.g. \'{"tie": true}\')')
     args = ap.parse_args()
     cfg = resolve_config("word", {"train": {"device": args.device, "out": tempfile.mkdtemp()},
-                                  "data": {"dataset": args.corpus}}).validate()
+                                  "data": {"dataset": args.corpus}, "model": json.loads(args.model)}).validate()
     rt = Runtime.start(cfg.train.device, cfg.train.precision, cfg.train.batch_size)
     trainer = Trainer(cfg, rt, Path(cfg.train.out), None, lambda *a, **k: None)
     lr = cfg.train.lr

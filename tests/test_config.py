@@ -15,16 +15,12 @@ def test_presets_then_overrides():
     assert RunConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
 
 
-def test_preset_tied_tables_yield_to_sizes_set_by_hand():
-    assert resolve_config("word", {}).model.tie
-    untied = resolve_config("word", {"model": {"n_hidden": 32}})
-    assert (untied.model.n_hidden, untied.model.n_embd, untied.model.tie) == (32, 100, False)
-    both = resolve_config("word", {"model": {"n_hidden": 64, "n_embd": 64}})
-    assert both.model.tie  # equal sizes: still tied
-    insisted = resolve_config("word", {"model": {"n_hidden": 32, "tie": True}})
-    assert insisted.model.tie  # train() refuses it with one line (test_cli checks the message)
-    assert not resolve_config("word", {"model": {"direct": False}}).model.tie  # tied without --direct fails to learn
-    assert resolve_config("word", {"model": {"direct": False, "tie": True}}).model.tie  # a warning (test_cli)
+def test_word_preset_joins_untied_tables_and_flags_win():
+    m = resolve_config("word", {}).model
+    assert (m.tie, m.vectors, m.direct) == (False, "joined", True)
+    assert resolve_config("word", {"model": {"tie": True}}).model.tie  # a flag wins
+    assert resolve_config("word", {"model": {"vectors": "input"}}).model.vectors == "input"
+    assert resolve_config("char", {}).model.vectors == "input"
 
 
 def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):
@@ -34,7 +30,7 @@ def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):
     cpu = resolve_config("word", {})
     assert gpu.to_dict() == cpu.to_dict()
     t = cpu.train
-    assert (t.batch_size, t.subsample, t.subsample_context, cpu.model.tie) == (8192, 1e-4, 1e-3, True)
+    assert (t.batch_size, t.subsample, t.subsample_context, cpu.model.vectors) == (8192, 1e-4, 1e-3, "joined")
     assert resolve_config("word", {"train": {"batch_size": 64}}).train.batch_size == 64  # a flag wins
     assert resolve_config("word", {"train": {"subsample_context": 0.0}}).train.subsample_context == 0.0
     assert resolve_config("char", {}).train.subsample_context == 0.0
@@ -48,15 +44,17 @@ def test_validate_names_the_flag_and_its_limit():
         resolve_config("char", {"model": {"window": "middle"}}).validate()
     with pytest.raises(WordmoreError, match="--val-frac must be < 1.0"):
         resolve_config("char", {"data": {"val_frac": 1.5}}).validate()
-    assert resolve_config("word", {}).validate().model.tie  # the presets themselves are valid
+    assert resolve_config("word", {}).validate().model.vectors == "joined"  # the presets themselves are valid
     assert resolve_config("char", {}).validate().train.level == "char"
 
 
-def test_the_tie_rule_is_one_method_used_by_validate_and_the_preset():
+def test_the_tie_rule_is_one_method_used_by_validate():
     m = ModelConfig(n_embd=8, n_hidden=16, tie=True)
-    assert "--tie needs --n-embd equal to --n-hidden (got 8 and 16)" in m.tie_conflict()
-    assert ModelConfig(n_embd=8, n_hidden=8, tie=True, head="sampled").tie_conflict() is None
-    assert "adaptive" in ModelConfig(n_embd=8, n_hidden=8, tie=True, head="adaptive").tie_conflict()
+    assert "--tie needs --n-embd equal to --n-hidden (got 8 and 16)" in m.conflict()
+    with pytest.raises(WordmoreError, match="--tie needs"):
+        m.validate()
+    assert ModelConfig(n_embd=8, n_hidden=8, tie=True, head="sampled").conflict() is None
+    assert "adaptive" in ModelConfig(n_embd=8, n_hidden=8, tie=True, head="adaptive").conflict()
 
 
 def test_cli_flags_take_choices_and_help_from_the_dataclasses():

@@ -346,3 +346,28 @@ def test_malformed_vocab_json_is_one_clear_line(emb, tmp_path, content, msg):
     with pytest.raises(WordmoreError, match=msg) as e:
         Embeddings.load(tmp_path)
     assert "\n" not in str(e.value) and "vocab.json" in str(e.value)
+
+
+def test_all_but_the_top_removes_the_mean_and_the_top_direction():
+    from wordmore.embeddings import all_but_the_top
+    rng = np.random.default_rng(0)
+    common = rng.normal(size=8)
+    V = rng.normal(size=(200, 8)) * 0.1 + 3.0 + rng.normal(size=(200, 1)) * common  # (200, 8)
+    X = all_but_the_top(V, 1)
+    assert abs(X.mean(0)).max() < 1e-5
+    u = common / np.linalg.norm(common)
+    assert abs(X @ u).max() < 0.1 * abs((V - V.mean(0)) @ u).max()  # the shared direction is gone
+    assert np.allclose(all_but_the_top(V, 0), V - V.mean(0), atol=1e-5)
+
+
+def test_joined_tables_give_the_mean_of_their_cosines():
+    from wordmore.embeddings import all_but_the_top, join_tables
+    rng = np.random.default_rng(1)
+    A, B = rng.normal(size=(50, 100)), rng.normal(size=(50, 100))  # (50, 100)
+    J = join_tables([A, B])  # (50, 200)
+    assert J.shape == (50, 200) and np.allclose(np.linalg.norm(J, axis=1), 1, atol=1e-5)
+
+    def cos(X, i, j):
+        return X[i] @ X[j] / np.linalg.norm(X[i]) / np.linalg.norm(X[j])
+    a, b = all_but_the_top(A, 1), all_but_the_top(B, 1)
+    assert abs(cos(J, 3, 7) - (cos(a, 3, 7) + cos(b, 3, 7)) / 2) < 1e-5

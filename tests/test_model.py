@@ -188,3 +188,12 @@ def test_tied_tables_share_one_parameter_and_learn(head):
     assert m.C.weight.grad is not None and m.C.weight.grad.abs().sum() > 0
     with pytest.raises(WordmoreError, match="--tie needs --n-embd equal to --n-hidden"):
         ContextMLP(cfg(tie=True, n_embd=4, n_hidden=16))
+
+
+@pytest.mark.parametrize("head,tie,n", [("sampled", False, 2), ("sampled", True, 1), ("softmax", False, 2),
+                                        ("softmax", True, 1), ("adaptive", False, 1)])
+def test_word_tables_are_c_then_an_output_table_of_its_own(head, tie, n):
+    m = ContextMLP(cfg(head=head, tie=tie, n_embd=16, n_hidden=16, negatives=8, cutoffs=[10]))
+    tables = m.word_tables()
+    assert len(tables) == n and tables[0] is m.C.weight
+    assert all(t.shape == (30, 16) for t in tables)

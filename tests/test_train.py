@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from wordmore.cli import main
-from wordmore.checkpoint import load_checkpoint
+from wordmore.checkpoint import load_checkpoint, load_model
 from wordmore.config import TrainConfig, resolve_config
 from wordmore.corpus import prepare
 from wordmore.train import lr_at, train
@@ -286,3 +286,17 @@ def test_a_run_evaluates_twenty_times_unless_told(names_file, tmp_path):
     assert run([*args, "--out", str(tmp_path / "b"), "--eval-every", "25"]) == 0
     steps = [json.loads(l)["step"] for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [25, 50, 60, 60]
+
+
+def test_a_word_run_writes_its_two_tables_joined(words_file, tmp_path):
+    from wordmore.embeddings import Embeddings, join_tables
+    cfg = resolve_config("word", {"train": {"out": str(tmp_path / "r"), "max_steps": 8, "batch_size": 32,
+                                            "minutes": 0.0, "eval_tokens": 200, "warmup": 2},
+                                  "data": {"dataset": str(words_file), "min_count": 1},
+                                  "model": {"n_embd": 8, "n_hidden": 8, "negatives": 8}})
+    train(cfg, log=lambda *a: None)
+    model = load_model(tmp_path / "r")[0]
+    C, out = (t.detach().float().numpy() for t in model.word_tables())  # (V, 8) each
+    emb = Embeddings.load(tmp_path / "r")
+    assert emb.vectors.shape == (C.shape[0], 16)
+    assert abs(emb.vectors - join_tables([C, out])).max() < 1e-5  # the .vec keeps 6 decimals

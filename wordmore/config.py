@@ -14,6 +14,7 @@ Level = Literal["char", "word"]
 Window = Literal["left", "both"]
 Head = Literal["softmax", "adaptive", "neg", "sampled"]
 Precision = Literal["auto", "bf16", "fp32"]
+Vectors = Literal["input", "joined"]
 
 
 @dataclass
@@ -34,9 +35,10 @@ class ModelConfig:
     neg_weight: float = opt(5.0, "neg head: total weight of the noise terms per example", gt=0.0)
     emb_init: float = opt(0.01, "std of the table C at init: small, so Adam-sized updates move it", gt=0.0)
     direct: bool = opt(False, "Bengio's direct connections: a linear path from the window to the output")
-    direct_diag: bool = opt(False, "the direct path as one weight per window position and column (Mnih & "
-                            "Kavukcuoglu 2013's vLBL), started at the window's mean; needs --n-embd = --n-hidden")
     tie: bool = opt(False, "one table for context and predicted words (Press & Wolf 2017); needs --n-embd = --n-hidden")
+    vectors: Vectors = opt("input", "the word vectors a run writes: input (the table C) or joined (C beside the "
+                           "output table where it is one of its own, not tied or adaptive; each centred, its top "
+                           "direction removed, its rows set to unit length)")
 
     @property
     def n_ctx(self) -> int:
@@ -44,17 +46,15 @@ class ModelConfig:
         return self.context * (2 if self.window == "both" else 1)
 
     def validate(self) -> "ModelConfig":
-        """Fields within their choices and limits, and the tie rule; raises WordmoreError."""
+        """Fields within their choices and limits, and the rules between them; raises WordmoreError."""
         check_fields(self)
-        why = self.tie_conflict()
+        why = self.conflict()
         if why:
             raise WordmoreError(why)
         return self
 
-    def tie_conflict(self) -> str | None:
-        """Why --tie cannot hold for these sizes and head (None when it can): the tie rule, in one place."""
-        if self.direct_diag and self.n_embd != self.n_hidden:
-            return f"--direct-diag needs --n-embd equal to --n-hidden (got {self.n_embd} and {self.n_hidden})"
+    def conflict(self) -> str | None:
+        """Why these fields cannot hold together (None when they can): the rules, in one place."""
         if self.tie and (self.head == "adaptive" or self.n_embd != self.n_hidden):
             return (f"--tie needs --n-embd equal to --n-hidden (got {self.n_embd} and {self.n_hidden}) "
                     f"and a head other than adaptive (got {self.head})")
@@ -111,7 +111,7 @@ PRESETS = {
         "data": {"dataset": "fairy", "min_count": 5, "max_vocab": 30000, "val_frac": 0.02, "test_frac": 0.02},
         "tokenizer": {"lowercase": True, "punct": False},
         "model": {"context": 4, "window": "both", "n_embd": 100, "n_hidden": 100, "n_layer": 1,
-                  "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True, "tie": True},
+                  "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True, "vectors": "joined"},
         "train": {"batch_size": 8192, "lr": 1e-2, "epochs": 11.5, "max_steps": 0, "minutes": 9.0, "precision": "auto",
                   "eval_tokens": 20000, "subsample": 1e-4, "subsample_context": 1e-3,
                   "warmup": 200, "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 1000},
@@ -169,9 +169,6 @@ def resolve_config(level: str, overrides: dict) -> RunConfig:
     d["train"]["level"] = d["tokenizer"]["level"] = level
     cfg = RunConfig.from_dict(d)
     _length_rules(cfg.train, overrides.get("train", {}), "dataset" in overrides.get("data", {}))
-    m = cfg.model
-    if "tie" not in overrides.get("model", {}) and (m.tie_conflict() or not m.direct):
-        m.tie = False  # a preset's tied table yields to sizes set by hand and to --no-direct (--tie insists)
     return cfg
 
 

@@ -167,6 +167,25 @@ class Embeddings:
         return write_projector(folder, self.words, self.vectors, prefix, force)
 
 
+def all_but_the_top(V: np.ndarray, d: int) -> np.ndarray:
+    """V centred and without its top d principal directions (Mu & Viswanath 2018, "All-but-the-Top", ICLR)."""
+    X = V.astype(np.float64) - V.mean(0, dtype=np.float64)  # (n, D)
+    if d > 0:
+        top = np.linalg.svd(X, full_matrices=False)[2][:d]  # (d, D)
+        X -= (X @ top.T) @ top
+    return X.astype(np.float32)
+
+
+def join_tables(tables: list[np.ndarray]) -> np.ndarray:
+    """Word vectors from several per-word tables: each centred, its top direction (the paper's D/100 for D=100)
+    removed and its rows set to unit length, side by side; cosines are then the mean of the tables' cosines."""
+    parts = []
+    for T in tables:
+        X = all_but_the_top(T, max(1, round(T.shape[1] / 100)))  # (V, D)
+        parts.append(X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12))
+    return np.hstack(parts) / np.sqrt(len(parts))  # (V, sum D) unit rows
+
+
 def similar_scores(U: np.ndarray, pos: np.ndarray, neg: np.ndarray, method: str = "add") -> np.ndarray:
     """Scores (q, n) of the rows of U (n, D) for q questions of unit vectors pos (q, P, D) and neg (q, N, D).
 

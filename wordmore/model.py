@@ -112,11 +112,8 @@ class ContextMLP(nn.Module):
             layers += [lin, nn.Tanh()]
             fan_in = H
         self.hidden = nn.Sequential(*layers)
-        self.direct = None
-        if cfg.direct and cfg.direct_diag:  # one weight per position and column, started at the window mean
-            self.direct = nn.Parameter(torch.full((cfg.n_ctx, D), 1.0 / cfg.n_ctx))  # (T, D)
-        elif cfg.direct:
-            self.direct = nn.Linear(cfg.n_ctx * D, H, bias=False)
+        self.direct = nn.Linear(cfg.n_ctx * D, H, bias=False) if cfg.direct else None
+        if self.direct is not None:
             nn.init.normal_(self.direct.weight, std=1.0 / (cfg.n_ctx * D) ** 0.5)
         self.generator: torch.Generator | None = None  # used by the neg head for noise samples
         if cfg.head == "softmax":
@@ -149,6 +146,12 @@ class ContextMLP(nn.Module):
             c[0] = 0.0 if c[1:].sum() > 0 else 1.0  # never draw the boundary as noise
             self.noise = (c / c.sum()).float().to(self.noise.device)
 
+    def word_tables(self) -> list[torch.Tensor]:
+        """The per-word tables: C, then the output rows when they are a table of their own."""
+        out = self.out_emb if self.cfg.head in ("neg", "sampled") else self.out
+        w = getattr(out, "weight", None)  # (V, H); the adaptive head has no row per word
+        return [self.C.weight] + ([w] if w is not None and w is not self.C.weight else [])
+
     def rows(self, table: nn.Embedding, idx: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """table(idx), in dtype when given; dense tables gather with index_select, whose backward (index_add)
         never syncs; sparse ones with SparseRows, whose gradient comes back summed per row."""
@@ -165,8 +168,6 @@ class ContextMLP(nn.Module):
         x = emb.flatten(1)  # (B, T*D)
         if self.direct is None:
             return self.hidden(x)  # (B, H)
-        if isinstance(self.direct, nn.Parameter):  # y = U tanh(Hx + d) + U sum_t diag(p_t) c_t
-            return self.hidden(x) + (emb * self.direct.to(emb.dtype)).sum(1)  # (B, H)
         # the linear path, y = U tanh(Hx + d) + U P x: one matmul for H and P, which read the same x
         first, H = self.hidden[0], self.cfg.n_hidden
         w = torch.cat([first.weight, self.direct.weight])  # (2H, T*D)

@@ -17,7 +17,7 @@ from .ckptcheck import CKPT_FORMAT, optim_fits
 from .config import RunConfig, TrainConfig, planned_steps
 from .batch import Batcher, subsample_keep, thin_seed
 from .corpus import prepare
-from .embeddings import Embeddings
+from .embeddings import Embeddings, join_tables
 from .errors import WordmoreError
 from .model import ContextMLP
 from .optim import build_optimizers
@@ -332,8 +332,9 @@ class Trainer:
         return summary
 
     def _write_outputs(self, summary: dict, reason: str, seconds: float) -> None:
-        emb = Embeddings(self.vocab.itos, self.model.C.weight.detach().float().cpu().numpy(),
-                         lowercase=self.cfg.tokenizer.lowercase, counts=self.vocab.counts)
+        tables = [t.detach().float().cpu().numpy() for t in self.model.word_tables()]
+        vecs = join_tables(tables) if self.cfg.model.vectors == "joined" else tables[0]  # (V, D)
+        emb = Embeddings(self.vocab.itos, vecs, lowercase=self.cfg.tokenizer.lowercase, counts=self.vocab.counts)
         emb.save_word2vec(self.out / "embeddings.vec")
         atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=1))
         nan = float("nan")
