@@ -26,22 +26,76 @@ def _files(folder):
     return {f: (folder / f).read_bytes() for f in ("train.bin", "val.bin", "test.bin", "vocab.json")}
 
 
+LEFT = ["meta.json", "test.bin", "train.bin", "val.bin", "vocab.json"]  # the workers' parts are gone
+
+
 @pytest.mark.parametrize("tok", [W, C, TokenizerConfig("word", punct=True)], ids=["word", "char", "punct"])
 def test_every_worker_count_gives_the_same_bytes(words_file, tmp_path, monkeypatch, tok):
-    monkeypatch.setattr(E, "CHUNK_CHARS", 3000)  # many chunks, so the workers really share the text
+    one = prepare(DataConfig(dataset=str(words_file), cache_dir=str(tmp_path / "one")), tok, **QUIET)  # one task
+    via = prepare(DataConfig(dataset=str(words_file), hf_split="train[:100%]", workers=2,  # read by `datasets`
+                             cache_dir=str(tmp_path / "via")), tok, **QUIET)
+    monkeypatch.setattr(E, "SHARD_BYTES", 3000)  # many tasks, cut inside the file: the workers share it
+    monkeypatch.setattr(E, "CHUNK_CHARS", 3000)
+    assert len(E.plan([str(words_file)], "paragraph")) > 10
     got = []
     for w in (1, 2, 3):
         c = prepare(DataConfig(dataset=str(words_file), workers=w, cache_dir=str(tmp_path / f"c{w}")), tok, **QUIET)
         got.append((_files(c.folder), c.meta["units"], c.meta["raw_tokens"]))
-    assert got[0] == got[1] == got[2]
-    assert got[0][1] == 300
+        assert sorted(p.name for p in c.folder.iterdir()) == LEFT
+    assert got[0] == got[1] == got[2] == (_files(one.folder), 300, one.meta["raw_tokens"])
+    assert _files(via.folder) == _files(one.folder)
 
 
-def test_max_tokens_keeps_whole_units_up_to_the_cap(words_file):
+# line ends of every kind (text mode reads \r\n and \r as \n), odd runs of them, a BOM, invalid and cut UTF-8
+NASTY = (b"\xef\xbb\xbfa b\r\nc\rd\n\n\n\ne f\r\n\r\n \n\ng\xff h\xe2\x82\n\n\n" + b"x y\xc3\xa9 z\n" * 9
+         + b"\r\r\rk\xe2\x80\x99s\n\n\r\n\n\nQ\r\n\r\r\n\nlast\n\r")
+
+
+@pytest.mark.parametrize("sample_by", ["line", "paragraph", "document"])
+def test_byte_ranges_cut_anywhere_give_the_units_of_the_whole_file(tmp_path, monkeypatch, sample_by):
+    from wordmore.source import file_units
+    from wordmore.vocab import tokenize
+    p = tmp_path / "t.txt"
+    p.write_bytes(NASTY)
+    monkeypatch.setattr(E, "_SCAN", 2)  # runs of line ends straddle what is read at a time
+    stats: dict = {}
+    want = [u for b in file_units(str(p), sample_by, stats) for u in b]
+    assert stats["replaced"] == 2 and len(want) > (2 if sample_by == "paragraph" else 10 * (sample_by == "line"))
+
+    def tokens(units, tok):
+        return [t for t in (tokenize(u, tok) for u in units) if t]
+    for step in range(1, len(NASTY) + 1):
+        units, bad = [], 0
+        for kind, pieces, _ in E.plan([str(p)], sample_by, step):
+            for piece in pieces:
+                got, n = E.read_range(*piece, sample_by)
+                units += got
+                bad += n
+        assert (tokens(units, W), tokens(units, C), bad) == (tokens(want, W), tokens(want, C), 2), step
+
+
+def test_max_tokens_keeps_whole_units_up_to_the_cap(words_file, tmp_path, monkeypatch):
     full = prepare(DataConfig(dataset=str(words_file)), W, **QUIET)
     cut = prepare(DataConfig(dataset=str(words_file), max_tokens=1000), W, **QUIET)
     assert 900 < cut.meta["raw_tokens"] <= 1000 and cut.meta["units"] < full.meta["units"]
     assert cut.folder != full.folder
+    monkeypatch.setattr(E, "SHARD_BYTES", 500)  # the cap falls inside a task, with later tasks in flight
+    for w in (1, 3):
+        again = prepare(DataConfig(dataset=str(words_file), max_tokens=1000, workers=w,
+                                   cache_dir=str(tmp_path / f"c{w}")), W, **QUIET)
+        assert _files(again.folder) == _files(cut.folder) and again.meta["units"] == cut.meta["units"]
+
+
+def test_tokens_past_max_tokens_need_not_be_in_the_given_vocab(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("abc\ncab\nbca\n" * 20)
+    b.write_text("abc\ncab\nbca\n" * 20 + "abz\n")
+    v = prepare(DataConfig(dataset=str(a), sample_by="line"), C, **QUIET)
+    assert v.vocab.unk_id is None
+    c = prepare(DataConfig(dataset=str(b), sample_by="line", vocab=str(v.folder), max_tokens=180), C, **QUIET)
+    assert c.meta["raw_tokens"] == 180 and c.vocab.itos == v.vocab.itos
+    with pytest.raises(WordmoreError, match="misses 'z'"):
+        prepare(DataConfig(dataset=str(b), sample_by="line", vocab=str(v.folder)), C, **QUIET)
 
 
 def test_vocab_of_an_earlier_run_is_used_as_it_is(words_file, tmp_path):
@@ -111,7 +165,7 @@ def test_a_killed_encoding_leaves_nothing_once_the_next_run_starts(words_file, t
 
 
 def test_a_full_disk_is_one_line_and_leaves_nothing(words_file, tmp_path, monkeypatch):
-    def full(ids_path, table, labels, dtype, boundary, folder, names):
+    def full(pool, tally, table, labels, dtype, boundary, folder, names):
         with open(folder / "train.bin", "wb") as f:
             f.write(b"\0" * 100)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -192,6 +246,46 @@ def test_tasks_keep_the_unit_order_whatever_the_batch_sizes(monkeypatch):
     parts = list(E.chunks(batches))
     assert [u for p in parts for u in p] == [u for b in batches for u in b]
     assert len(parts) >= 5 and all(sum(map(len, p)) < 10 + 30 for p in parts)
+
+
+def _touch_later(path):
+    import time
+    time.sleep(0.2)
+    Path(path).touch()
+
+
+def test_a_pass_stopped_early_lets_the_tasks_in_flight_end_before_the_next(tmp_path):
+    import time
+    with E.Workers(2, tmp_path / "parts") as pool:
+        results = pool.map(_touch_later, ((str(tmp_path / f"t{i}"),) for i in range(100)))
+        next(results)  # --max-tokens reached after the first task: 3 more were in flight (2 per worker)
+        results.close()
+        done = sorted(p.name for p in tmp_path.glob("t*"))
+        time.sleep(0.5)
+        assert done == sorted(p.name for p in tmp_path.glob("t*")) == ["t0", "t1", "t2", "t3"]
+
+
+def test_the_cache_key_is_the_same_hashed_by_any_number_of_threads(tmp_path):
+    files = []
+    for i in range(5):
+        (tmp_path / f"{i}.txt").write_text(f"text {i}\n" * (i + 1))
+        files.append(str(tmp_path / f"{i}.txt"))
+    keys = {cache.fingerprint({"a": 1}, files, W, t) for t in (1, 2, 4)}
+    assert len(keys) == 1 and cache.fingerprint({"a": 1}, files[::-1], W, 2) not in keys
+
+
+def test_workers_are_born_dying_on_sigterm_whatever_the_parent_handles():
+    import multiprocessing
+    with cache.interrupts_raise():  # the parent's SIGTERM raises; a worker must not run that before its initializer
+        with E._born_quiet():
+            pool = multiprocessing.get_context("fork").Pool(1)  # no initializer: what the worker was born with
+        try:
+            got = pool.apply(signal.getsignal, (signal.SIGTERM,)), pool.apply(signal.getsignal, (signal.SIGINT,))
+        finally:
+            pool.terminate()
+            pool.join()
+        assert callable(signal.getsignal(signal.SIGTERM))  # the parent's handler is back
+    assert got == (signal.SIG_DFL, signal.SIG_IGN)
 
 
 _RANK = """

@@ -37,11 +37,18 @@ def content_hash(path: str) -> str:
     return h.hexdigest()
 
 
-def fingerprint(parts: dict, files: list[str], tok) -> str:
-    """Cache key of an encoding: settings, tokenizer and its version, and each file's path and content hash."""
+def fingerprint(parts: dict, files: list[str], tok, threads: int = 1) -> str:
+    """Cache key of an encoding: settings, tokenizer and its version, and each file's path and content hash
+    (hashed by `threads` threads: reading and hashing let go of the GIL)."""
     from .vocab import TOKENIZER_VERSION
+    if threads > 1 and len(files) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(threads, len(files))) as pool:
+            hashes = list(pool.map(content_hash, files))
+    else:
+        hashes = [content_hash(f) for f in files]
     key = dict(parts, tok=asdict(tok), tok_version=TOKENIZER_VERSION,
-               files=[(os.path.abspath(f), content_hash(f)) for f in files])
+               files=[(os.path.abspath(f), h) for f, h in zip(files, hashes)])
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

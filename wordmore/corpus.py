@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from . import cache
-from .encode import Merger, chunks, encoded_chunks, n_workers, read_chunks, split_labels, write_splits
+from .encode import Tally, Workers, chunks, count, n_workers, plan, read_chunks, split_labels, write_splits
 from .errors import WordmoreError
-from .source import DataConfig, Source, cache_root, node_shard, resolve, text_units
+from .source import DataConfig, Source, cache_root, node_shard, parse_split, resolve, text_units
 from .vocab import TokenizerConfig, Vocab
 
 ENCODING_VERSION = 1
 SPLITS = ("train", "val", "test")
 DTYPES = {"uint16": np.uint16, "uint32": np.uint32}  # the only id types a corpus folder may name
-CHECK_STEP = 1 << 24  # ids checked against the vocabulary at a time
+CHECK_STEP = 1 << 22  # ids checked against the vocabulary at a time (at most 16 MiB read at once)
 
 
 def _meta(folder: Path) -> dict:
@@ -143,7 +143,7 @@ def _prepare_locked(cfg: DataConfig, tok: TokenizerConfig, min_tokens: int, log)
     if cfg.streaming and node_shard()[1] > 1 and not cfg.vocab:
         raise WordmoreError("a stream sharded over several nodes needs one vocabulary on all of them: "
                             "pass --vocab FILE (a vocab.json of an earlier run)")
-    key = cache.fingerprint(_settings(src, cfg, sample_by), src.files, tok)
+    key = cache.fingerprint(_settings(src, cfg, sample_by), src.files, tok, n_workers(cfg.workers))
     folder = cache_root(cfg) / "encoded" / f"{(src.name or 'corpus').replace('/', '_')[:40]}-{key}"
     with cache.locked(folder, log):
         if (folder / "meta.json").exists():
@@ -170,54 +170,52 @@ def _prepare_locked(cfg: DataConfig, tok: TokenizerConfig, min_tokens: int, log)
 
 def _build(src: Source, cfg: DataConfig, tok: TokenizerConfig, sample_by: str, tmp: Path, min_tokens: int,
            log) -> None:
-    """Read the text once, tokenize it in parallel, build the vocabulary and write the folder tmp."""
+    """Tokenize the text in parallel, build the vocabulary and write the folder tmp."""
     t0 = time.time()
     if src.kind == "files" and sum(os.path.getsize(f) for f in src.files) == 0:
         raise WordmoreError(f"corpus {src.name} is empty (0 bytes)")
     stats: dict = {}
     workers = n_workers(cfg.workers)
-    merger = Merger(tmp / "ids.tmp", cfg.max_tokens)
+    if src.kind == "files" and parse_split(cfg.hf_split)[1:3] == (None, None):  # the workers read the files
+        tasks = plan(src.files, sample_by)
+        workers = min(workers, len(tasks))
+    else:  # the text comes through `datasets`, read here
+        tasks = (("units", part, sample_by) for part in chunks(text_units(src, cfg, sample_by, stats)))
     from tqdm import tqdm
     bar = tqdm(desc=f"encode ({workers} worker{'s' * (workers > 1)})", unit=" tokens", unit_scale=True,
                mininterval=1.0, disable=not sys.stderr.isatty())
-    try:
-        for res in encoded_chunks(chunks(text_units(src, cfg, sample_by, stats)), tok, workers):
-            before = merger.n_tokens
-            more = merger.add(*res)
-            bar.update(merger.n_tokens - before)
-            if not more:
-                break
-    finally:
-        merger.close()
-        bar.close()
-    if stats.get("replaced"):
-        log(f"warning: {stats['replaced']} invalid UTF-8 byte sequence(s) in {src.name} were replaced with U+FFFD")
-    vocab, table = _vocabulary(merger, cfg, tok, src)
-    if merger.n_units < 3:
-        raise WordmoreError(f"corpus {src.name} has {merger.n_units} text unit(s) (sample_by={sample_by}); "
-                            f"a train/val/test split needs at least 3: try --sample-by line")
-    labels = split_labels(merger.n_units, cfg.val_frac, cfg.test_frac, cfg.split_seed)
-    dtype = np.uint16 if len(vocab) < 2 ** 16 else np.uint32
-    counts = write_splits(tmp / "ids.tmp", table, labels, dtype, vocab.boundary_id, tmp, SPLITS)
-    os.unlink(tmp / "ids.tmp")
+    with Workers(workers, tmp / "parts") as pool:
+        try:
+            tally = count(pool, tasks, tok, cfg.max_tokens, bar.update)
+        finally:
+            bar.close()
+        replaced = stats.get("replaced", 0) + tally.replaced
+        if replaced:
+            log(f"warning: {replaced} invalid UTF-8 byte sequence(s) in {src.name} were replaced with U+FFFD")
+        vocab, table = _vocabulary(tally, cfg, tok, src)
+        if tally.n_units < 3:
+            raise WordmoreError(f"corpus {src.name} has {tally.n_units} text unit(s) (sample_by={sample_by}); "
+                                f"a train/val/test split needs at least 3: try --sample-by line")
+        labels = split_labels(tally.n_units, cfg.val_frac, cfg.test_frac, cfg.split_seed)
+        dtype = np.uint16 if len(vocab) < 2 ** 16 else np.uint32
+        counts = write_splits(pool, tally, table, labels, dtype, vocab.boundary_id, tmp, SPLITS)
     if counts[0] < min_tokens:
         raise WordmoreError(f"corpus {src.name} is too small: {counts[0]} training tokens, "
                             f"need at least {min_tokens} for the context window")
     vocab.save(tmp / "vocab.json")
     meta = {"version": ENCODING_VERSION, "source": src.name, "files": len(src.files), "sample_by": sample_by,
-            "units": merger.n_units, "tokens": dict(zip(SPLITS, counts)), "raw_tokens": merger.n_tokens,
-            "dtype": np.dtype(dtype).name, "replaced_chars": stats.get("replaced", 0),
-            "seconds": round(time.time() - t0, 2)}
+            "units": tally.n_units, "tokens": dict(zip(SPLITS, counts)), "raw_tokens": tally.n_tokens,
+            "dtype": np.dtype(dtype).name, "replaced_chars": replaced, "seconds": round(time.time() - t0, 2)}
     from .atomic import atomic_write_text
     atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=1))
-    log(f"data: encoded {src.name}: {merger.n_tokens:,} tokens in {merger.n_units:,} units, vocab {len(vocab):,}, "
+    log(f"data: encoded {src.name}: {tally.n_tokens:,} tokens in {tally.n_units:,} units, vocab {len(vocab):,}, "
         f"{time.time() - t0:.1f}s with {workers} worker(s) -> {tmp.name.rsplit('.tmp', 1)[0]}")
 
 
-def _vocabulary(merger: Merger, cfg: DataConfig, tok: TokenizerConfig, src: Source) -> tuple[Vocab, np.ndarray]:
+def _vocabulary(tally: Tally, cfg: DataConfig, tok: TokenizerConfig, src: Source) -> tuple[Vocab, np.ndarray]:
     """The vocabulary (counted, or --vocab's with this text's counts) and each merged id's final id."""
-    tokens, counts = list(merger.index), merger.counts
-    if merger.n_tokens == 0:
+    tokens, counts = list(tally.index), tally.counts
+    if tally.n_tokens == 0:
         raise WordmoreError(f"corpus {src.name} is empty: no {tok.level} tokens in it")
     if cfg.vocab:
         with open(_vocab_path(cfg.vocab), encoding="utf-8") as f:
@@ -226,18 +224,20 @@ def _vocabulary(merger: Merger, cfg: DataConfig, tok: TokenizerConfig, src: Sour
             raise WordmoreError(f"--vocab {cfg.vocab} was made with {given.tokenizer}, not {tok}")
         vocab = given
     else:
-        vocab = Vocab.build(dict(zip(tokens, counts.tolist())), tok, n_units=merger.n_units,
+        vocab = Vocab.build(dict(zip(tokens, counts.tolist())), tok, n_units=tally.n_units,
                             min_count=cfg.min_count, max_vocab=cfg.max_vocab or None)
         if vocab.n_words() == 0:
             raise WordmoreError(f"vocabulary is empty after --min-count {cfg.min_count} "
                                 f"(the most frequent token occurs fewer times); lower --min-count")
     unk = -1 if vocab.unk_id is None else vocab.unk_id
     table = np.fromiter((vocab.stoi.get(t, unk) for t in tokens), dtype=np.int64, count=len(tokens))  # (V',)
-    if (table < 0).any():
-        raise WordmoreError(f"--vocab {cfg.vocab} has no <unk> and misses {tokens[int(np.argmax(table < 0))]!r}")
+    miss = (table < 0) & (counts > 0)  # tokens past --max-tokens are merged but not counted: no matter
+    if miss.any():
+        raise WordmoreError(f"--vocab {cfg.vocab} has no <unk> and misses {tokens[int(np.argmax(miss))]!r}")
+    table = np.maximum(table, 0)
     if cfg.vocab:  # the given tokens, with this text's counts
         new = np.bincount(table, weights=counts, minlength=len(vocab)).astype(np.int64)
-        new[vocab.boundary_id] = merger.n_units
+        new[vocab.boundary_id] = tally.n_units
         vocab = Vocab(vocab.itos, new.tolist(), tok)
     return vocab, table
 
