@@ -1,11 +1,16 @@
 """Shared fixtures: offline hub, a private cache, tiny corpora written by the tests themselves."""
 import os
 import random
+import signal
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# the signal tests need the usual dispositions, also when the suite itself runs under nohup or in a background
+# job (which start it with SIGHUP or SIGINT ignored); the processes the tests start inherit these
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
