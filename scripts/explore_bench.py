@@ -1,7 +1,9 @@
 """The explorer page for a 100,000-word model: its size, the time to write it, and the time until it is ready in
-headless chromium (cold: a fresh browser; warm: the same page again), median of several loads.
+headless chromium (the map's first frame is on screen and the search box answers), cold (a fresh browser) and warm
+(the same page again), median of several loads, with the page's own marks splitting the cold load into phases.
+A fresh browser is left --settle seconds to finish starting before the page is opened (0: at once).
 
-usage: python scripts/explore_bench.py [--vec BIG.vec] [--top 5000] [--repeats 3]
+usage: python scripts/explore_bench.py [--vec BIG.vec] [--top 5000 2000] [--repeats 3] [--settle 1 0]
 Needs plotly, playwright and Debian's chromium. Prints a table; writes results/explore_bench.json.
 """
 import argparse
@@ -21,6 +23,9 @@ from wordmore.royal import DEFAULT_WORDS, GENDER_PAIRS, ROYALS
 
 FLAGS = ["--no-sandbox", "--enable-unsafe-swiftshader", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
+MARKS = ("wm-start", "wm-plotly", "wm-data", "wm-plot", "wm-ready")  # set by the page, ms after navigation starts
+PHASES = {"html": ("", "wm-start"), "plotly.js": ("wm-start", "wm-plotly"), "data": ("wm-plotly", "wm-data"),
+          "newPlot": ("wm-data", "wm-plot"), "first frame": ("wm-plot", "wm-ready")}
 
 
 def big_model(n: int = 100_000, dim: int = 100) -> Embeddings:
@@ -30,45 +35,67 @@ def big_model(n: int = 100_000, dim: int = 100) -> Embeddings:
     return Embeddings(words, rng.normal(size=(n, dim)).astype(np.float32))  # (n, dim)
 
 
-def load_seconds(page: Path, repeats: int) -> tuple[list[float], list[float]]:
-    """Seconds from goto to window.__ready: each in a fresh browser (cold), then a reload in the same (warm)."""
+def _marks(pg) -> dict:
+    return pg.evaluate("() => Object.fromEntries(performance.getEntriesByType('mark').map(m => [m.name, m.startTime]))")
+
+
+def load_times(page: Path, repeats: int, settle: float) -> tuple[list[dict], list[dict]]:
+    """Marks (ms) of each load: in a fresh browser (cold), then a reload in the same one (warm)."""
     from playwright.sync_api import sync_playwright
     chromium = shutil.which("chromium")
     cold, warm = [], []
     with sync_playwright() as p:
         for _ in range(repeats):
             b = p.chromium.launch(executable_path=chromium, args=FLAGS)
-            pg = b.new_page()
-            for times in (cold, warm):
+            pg = b.new_page(viewport={"width": 1200, "height": 850})
+            pg.wait_for_timeout(settle * 1000)
+            for runs in (cold, warm):
                 t0 = time.perf_counter()
                 pg.goto(page.as_uri())
                 pg.wait_for_function("window.__ready === true", timeout=120000)
-                times.append(time.perf_counter() - t0)
+                runs.append({**_marks(pg), "wall": (time.perf_counter() - t0) * 1000})
             b.close()
     return cold, warm
+
+
+def bench(emb: Embeddings, top: int, repeats: int, settles) -> list[dict]:
+    """One page size: write it, load it (after each settle time), return a row per settle time."""
+    out = Path(tempfile.mkdtemp()) / "explore.html"
+    t0 = time.perf_counter()
+    write_explorer(emb, out, groups={"royals": list(ROYALS), "gender pairs": [w for w in DEFAULT_WORDS
+                                                                            if w not in ROYALS]},
+                   pairs=GENDER_PAIRS, top=top)
+    write_s = time.perf_counter() - t0
+    med = lambda runs, m: statistics.median(r.get(m, 0.0) for r in runs)  # noqa: E731
+    rows = []
+    for settle in settles:
+        cold, warm = load_times(out, repeats, settle)
+        rows.append({"words": len(emb), "dim": emb.dim, "top": top, "settle_s": settle, "mb": out.stat().st_size / 1e6,
+                     "write_s": write_s, "cold_s": med(cold, "wm-ready") / 1000, "warm_s": med(warm, "wm-ready") / 1000,
+                     "cold_phases_ms": {k: med(cold, b) - (med(cold, a) if a else 0) for k, (a, b) in PHASES.items()},
+                     "load": os.getloadavg()[0], "cold": cold, "warm": warm})
+    return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vec", default="", help="a 100K-word vectors file (default: random vectors made here)")
-    ap.add_argument("--top", type=int, default=5000)
+    ap.add_argument("--top", type=int, nargs="+", default=[5000, 2000])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--settle", type=float, nargs="+", default=[1.0, 0.0],
+                    help="seconds a fresh browser gets before the page opens")
     args = ap.parse_args()
     emb = Embeddings.load(args.vec) if args.vec else big_model()
-    out = Path(tempfile.mkdtemp()) / "explore.html"
-    t0 = time.perf_counter()
-    write_explorer(emb, out, groups={"royals": list(ROYALS), "gender pairs": [w for w in DEFAULT_WORDS
-                                                                            if w not in ROYALS]},
-                   pairs=GENDER_PAIRS, top=args.top)
-    write_s = time.perf_counter() - t0
-    cold, warm = load_seconds(out, args.repeats)
-    row = {"words": len(emb), "top": args.top, "mb": out.stat().st_size / 1e6, "write_s": write_s,
-           "cold_s": statistics.median(cold), "warm_s": statistics.median(warm), "load": os.getloadavg()[0]}
-    print(fmt_table([(f"{row['words']:,} x {emb.dim}", f"{row['top']:,}", f"{row['mb']:.1f}", f"{write_s:.1f}",
-                      f"{row['cold_s']:.2f}", f"{row['warm_s']:.2f}", f"{row['load']:.2f}")],
-                    ("model", "words in page", "MB", "write s", "ready s (cold)", "ready s (warm)", "load 1 min")))
+    rows = [r for top in args.top for r in bench(emb, top, args.repeats, args.settle)]
+    print(fmt_table([(f"{r['words']:,} x {r['dim']}", f"{r['top']:,}", f"{r['mb']:.1f}", f"{r['write_s']:.1f}",
+                      f"{r['settle_s']:g}",
+                      f"{r['cold_s']:.2f}", f"{r['warm_s']:.2f}",
+                      " / ".join(f"{v:.0f}" for v in r["cold_phases_ms"].values()), f"{r['load']:.2f}")
+                     for r in rows],
+                    ("model", "words in page", "MB", "write s", "settle s", "ready s (cold)", "ready s (warm)",
+                     "cold ms: " + " / ".join(PHASES), "load 1 min")))
     Path("results").mkdir(exist_ok=True)
-    Path("results/explore_bench.json").write_text(json.dumps({**row, "cold": cold, "warm": warm}, indent=1))
+    Path("results/explore_bench.json").write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pytest
 
 from wordmore.embeddings import Embeddings
 from wordmore.errors import WordmoreError
-from wordmore.explore import neighbour_table, read_groups, write_explorer
+from wordmore.explore import _frame, neighbour_table, read_groups, write_explorer
 
 ROYAL = {"king": [1, 1, 1], "queen": [-1, 1, 1], "man": [1, 0, 1], "woman": [-1, 0, 1],
          "prince": [1, 1, -1], "princess": [-1, 1, -1], "boy": [1, 0, -1], "girl": [-1, 0, -1]}
@@ -37,9 +37,9 @@ def page(emb, tmp_path_factory):
     return write_explorer(emb, out, groups=GROUPS, pairs=PAIRS, top=60, methods=("pca", "tsne"), fit_max=40)
 
 
-def _payload(page) -> dict:
+def _payload(page, name="wm-data") -> dict:
     html = page.read_text(encoding="utf-8")
-    return json.loads(re.search(r'id="wm-data">(.*?)</script>', html, re.S).group(1))
+    return json.loads(re.search(rf'id="{name}">(.*?)</script>', html, re.S).group(1))
 
 
 def test_neighbour_table_matches_neighbors(emb):
@@ -61,6 +61,32 @@ def test_page_is_self_contained_and_holds_the_neighbours(emb, page):
     assert got[1][1] == pytest.approx(round(emb.neighbors("king", 2)[1][1], 4))
     assert "PCA: axes fitted on all 90 words" in html and "t-SNE" in html and "fitted on and showing" in html
     assert "the 60 most frequent and highlighted of the 90 words" in html
+
+
+def test_map_opens_on_the_highlighted_words(page):
+    fig = _payload(page, "wm-fig")
+    scene = fig["layout"]["scene"]
+    assert [a["text"] for a in scene["annotations"]] == [w for g in GROUPS.values() for w in g]  # labels in SVG
+    all_words = next(t for t in fig["data"] if t["meta"]["role"] == "all")
+    assert all_words["x"]["dtype"] == "f4" and all_words["meta"]["n"] == 60  # compact: base64 float32
+    eye, center = (np.array([scene["camera"][k][a] for a in "xyz"]) for k in ("eye", "center"))
+    assert np.linalg.norm(eye - center) < np.linalg.norm([1.25] * 3)  # nearer than plotly's default view
+    tsne = next(b for b in fig["layout"]["updatemenus"][0]["buttons"] if b["label"] == "t-SNE")["args"][1]
+    assert len(tsne["scene.annotations"]) == 8 and tsne["scene.camera"] != scene["camera"]
+
+
+def test_frame_looks_at_the_rows_from_a_side_that_separates_them():
+    rng = np.random.default_rng(1)
+    Y = rng.uniform(0, 10, size=(300, 3))  # (n, 3)
+    Y[:4] = [[8.8, 8.8, 8.8], [9.0, 9.0, 9.0], [9.2, 9.2, 9.2], [9.4, 9.4, 9.4]]  # a row along plotly's default view
+    view = _frame(Y, [0, 1, 2, 3])
+    lo, hi = np.array(view["ranges"]).T  # (3,) each
+    assert (lo <= Y.min(0)).all() and (hi >= Y.max(0)).all()
+    center = np.array([view["camera"]["center"][a] for a in "xyz"])
+    assert np.allclose(center, (Y[[0, 3]].mean(0) - (lo + hi) / 2) / (hi - lo), atol=1e-3)  # the rows' middle
+    look = np.array([view["camera"]["eye"][a] for a in "xyz"]) - center
+    assert abs(look @ np.ones(3)) / np.linalg.norm(look) / np.sqrt(3) < 0.95  # not end-on: the rows spread out
+    assert _frame(Y, [5])["camera"]["eye"] == {"x": 1.25, "y": 1.25, "z": 1.25}  # one word: plotly's default view
 
 
 def test_bad_input_gives_one_clear_error(emb, tmp_path):
@@ -86,6 +112,9 @@ def test_groups_file(tmp_path):
         read_groups(p)
 
 
+BOXES = "els => els.map(e => { const r = e.getBoundingClientRect(); return [e.textContent, r.left, r.top, r.right, r.bottom]; })"
+
+
 def _browser():
     sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     if not CHROMIUM:
@@ -107,16 +136,39 @@ def test_page_in_headless_chromium(page, tmp_path):
             pg.on("pageerror", lambda e: errors.append(str(e)))
             pg.goto(page.as_uri())
             pg.wait_for_function("window.__ready === true", timeout=60000)
+            marks = pg.evaluate("performance.getEntriesByType('mark').map(m => m.name)")
+            plot = pg.eval_on_selector("#wm-plot", "e => { const r = e.getBoundingClientRect(); "
+                                       "return [r.left, r.top, r.right, r.bottom]; }")
+            labels = pg.eval_on_selector_all(".annotation-scene", BOXES)
+            pg.evaluate("document.getElementById('wm-plot').on('plotly_hover', d => { window.hov = d.points[0].text; })")
+            word, x0, y0, x1, y1 = labels[0]
+            pg.mouse.move(x0 - 20, y1 + 2)
+            pg.mouse.move((x0 + x1) / 2, (y0 + y1) / 2 + 11, steps=4)  # onto the point under the label
+            pg.wait_for_function("window.hov !== undefined", timeout=5000)
+            hovered = pg.evaluate("window.hov")
             pg.fill("#wm-q", "King")
             listed = pg.inner_text("#wm-nb")
-            pg.click("text=t-SNE")
             pg.wait_for_timeout(300)
+            searched = pg.eval_on_selector_all(".annotation-scene", BOXES)
+            pg.click("text=t-SNE")
+            pg.wait_for_timeout(500)
+            switched = pg.eval_on_selector_all(".annotation-scene", BOXES)
             pg.screenshot(path=str(tmp_path / "shot.png"))
             pg.fill("#wm-q", "queenx")
             missing = pg.inner_text("#wm-nb")
         finally:
             b.close()
     assert errors == []
+    assert marks == ["wm-start", "wm-plotly", "wm-data", "wm-plot", "wm-ready"]  # ready after the first frame
+    assert sorted(t for t, *_ in labels) == sorted(w for g in GROUPS.values() for w in g)
+    assert hovered == word  # hover labels
+    for n, (_, x0, y0, x1, y1) in enumerate(labels):  # each label inside the map, none on another
+        assert plot[0] <= x0 and x1 <= plot[2] and plot[1] <= y0 and y1 <= plot[3]
+        assert all(x1 <= a0 or a1 <= x0 or y1 <= b0 or b1 <= y0 for _, a0, b0, a1, b1 in labels[n + 1:])
+    d = _payload(page)
+    ids = [d["words"].index("king")] + d["nb"][d["words"].index("king")]
+    assert len(searched) == 8 + sum(d["h"] <= i < 60 for i in ids)  # the neighbours on the map get labels
+    assert len(switched) == 8 + sum(d["h"] <= i < 40 for i in ids) > 8  # and follow the switch to t-SNE (40 words)
     assert "queen" in listed and "prince" in listed and "man\t0.8165" in listed
     assert "is not among the 60 words of this page" in missing
     img = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB"))[120:, 350:]  # (h, w, 3) the map

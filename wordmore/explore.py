@@ -20,10 +20,11 @@ NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 def _plotly():
     try:
         import plotly.graph_objects as go
+        from plotly.offline import get_plotlyjs
     except ImportError:
         raise WordmoreError("the explorer page needs plotly: pip install plotly "
                             "(or pip install 'wordmore[explore]')") from None
-    return go
+    return go, get_plotlyjs
 
 
 def read_groups(path) -> dict[str, list[str]]:
@@ -119,66 +120,116 @@ def _pick(emb: Embeddings, words, groups, top: int) -> tuple[dict[str, list[int]
     return hi, shown
 
 
-def _traces(go, emb: Embeddings, maps: dict, hi: dict, shown: list[int], pairs) -> list:
-    data = []
-    hi_ids = {i for ids in hi.values() for i in ids}
-    for m, (Y, _) in maps.items():
-        Y = np.round(Y, 4)  # (n, 3): the first n words shown
-        pos = {i: k for k, i in enumerate(shown[:len(Y)])}
-        first = m == next(iter(maps))
-        data.append(go.Scatter3d(x=Y[:, 0].tolist(), y=Y[:, 1].tolist(), z=Y[:, 2].tolist(), mode="markers",
-                                 text=[emb.words[i] for i in shown[:len(Y)]], hovertemplate="%{text}<extra></extra>",
-                                 name=f"words ({len(Y) - len(hi_ids):,} most frequent)",
-                                 marker={"size": 2, "color": "#9a9a9a", "opacity": 0.5},
-                                 meta={"proj": m, "role": "all"}, visible=first))
-        for g, (name, ids) in enumerate(hi.items()):
-            P = Y[[pos[i] for i in ids]]  # (ng, 3)
-            data.append(go.Scatter3d(x=P[:, 0].tolist(), y=P[:, 1].tolist(), z=P[:, 2].tolist(),
-                                     mode="markers+text", text=[emb.words[i] for i in ids], name=name,
-                                     textposition="top center", hovertemplate="%{text}<extra>" + html.escape(name)
-                                     + "</extra>", marker={"size": 6, "color": COLORS[g % len(COLORS)]},
-                                     meta={"proj": m, "role": "group"}, visible=first))
-        segs = [(pos[emb.index[emb.key(a)]], pos[emb.index[emb.key(b)]]) for a, b in pairs
-                if emb.key(a) is not None and emb.key(b) is not None
-                and emb.index[emb.key(a)] in pos and emb.index[emb.key(b)] in pos]
-        if segs:
-            xs, ys, zs = ([c for a, b in segs for c in (Y[a, d], Y[b, d], None)] for d in range(3))
-            data.append(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", line={"color": "#2ca02c", "width": 4},
-                                     name="pairs: " + ", ".join(f"{emb.words[shown[a]]}→{emb.words[shown[b]]}"
-                                                                for a, b in segs),
-                                     hoverinfo="skip", meta={"proj": m, "role": "arrows"}, visible=first))
-            A, B = Y[[a for a, _ in segs]], Y[[b for _, b in segs]]  # (p, 3) tails and heads
-            D = B - A  # (p, 3)
-            data.append(go.Cone(x=B[:, 0], y=B[:, 1], z=B[:, 2], u=D[:, 0], v=D[:, 1], w=D[:, 2], anchor="tip",
-                                sizemode="absolute", sizeref=float(np.ptp(Y, axis=0).max()) * 0.04,
-                                colorscale=[[0, "#2ca02c"], [1, "#2ca02c"]], showscale=False,
-                                hoverinfo="skip", meta={"proj": m, "role": "heads"}, visible=first, showlegend=False))
-        data.append(go.Scatter3d(x=[], y=[], z=[], mode="markers+text", name="search", text=[],
-                                 textposition="top center", hovertemplate="%{text}<extra>search</extra>",
-                                 marker={"size": 7, "color": "#ff7f0e", "symbol": "diamond"},
-                                 meta={"proj": m, "role": "search"}, visible=first))
-    return data
+def _frame(Y: np.ndarray, rows: list[int], aspect: float = 1.2) -> dict:
+    """Axis ranges over all points, and a camera aimed at the given rows from the side that spreads them most."""
+    pad = np.maximum(np.ptp(Y, 0) * 0.04, 1e-6)  # (3,)
+    lo, hi = Y.min(0) - pad, Y.max(0) + pad  # (3,) each
+    view = {"ranges": [[float(a), float(b)] for a, b in zip(lo, hi)],
+            "camera": {"up": {"x": 0, "y": 0, "z": 1}, "center": {"x": 0, "y": 0, "z": 0},
+                       "eye": {"x": 1.25, "y": 1.25, "z": 1.25}}}
+    if len(rows) < 2:
+        return view
+    H = (Y[rows] - (lo + hi) / 2) / (hi - lo)  # (h, 3) in the scene's unit cube, [-0.5, 0.5] on each axis
+    c = (H.min(0) + H.max(0)) / 2  # (3,)
+    P = H - c  # (h, 3)
+    el, az = np.meshgrid(np.radians([35, 20, 50, 0, -20]), np.radians(np.arange(45, 405, 15)))  # (a, e) each
+    V = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1).reshape(-1, 3)  # (m, 3)
+    right = np.cross(-V, [0, 0, 1]) / np.cos(el).reshape(-1, 1)  # (m, 3): the screen's x axis, eye along each V
+    up = np.cross(right, -V)  # (m, 3)
+    SX, SY = P @ right.T, P @ up.T  # (h, m) screen positions of the rows
+    gap = np.hypot((SX[:, None] - SX[None]) / 2.5, SY[:, None] - SY[None])  # (h, h, m): labels are wide
+    gap[np.arange(len(P)), np.arange(len(P))] = np.inf
+    score = gap.min((0, 1)) / np.maximum(np.maximum(np.ptp(SX, 0) / aspect, np.ptp(SY, 0)), 1e-9)  # (m,)
+    b = int(np.argmax(score))
+    t = np.tan(np.pi / 8)  # plotly's 3-D camera sees 45 degrees vertically
+    d = max(np.abs(SX[:, b]).max() / (t * aspect), np.abs(SY[:, b]).max() / t) * 1.35 + max((P @ V[b]).max(), 0)
+    eye = c + float(np.clip(d, 0.02, 2.2)) * V[b]
+    view["camera"].update(center=dict(zip("xyz", c.round(4).tolist())), eye=dict(zip("xyz", eye.round(4).tolist())))
+    return view
+
+
+def _heads(A: np.ndarray, B: np.ndarray, span: np.ndarray) -> list:
+    """Arrowheads at B as four short barbs (seen from any side), drawn in the scene's cube so they keep their shape."""
+    out, lengths = [], np.linalg.norm((B - A) / span, axis=1)  # (p,)
+    for a, b, n in zip(A / span, B / span, lengths):  # (3,) each
+        u, h = (b - a) / max(n, 1e-12), 0.2 * min(n, np.median(lengths))  # a long arrow gets no bigger a head
+        p1 = np.cross(u, np.eye(3)[np.argmin(np.abs(u))])
+        p1, p2 = p1 / max(np.linalg.norm(p1), 1e-12), np.cross(u, p1 / max(np.linalg.norm(p1), 1e-12))
+        out += [q for s in (p1, -p1, p2, -p2) for q in (b * span, (b - h * u + 0.4 * h * s) * span, None)]
+    return out
+
+
+def _proj_traces(go, emb: Embeddings, m: str, Y: np.ndarray, hi: dict, shown: list[int], pairs, first: bool):
+    """One projection's traces (words, groups, pairs, search) and its view (ranges, camera, group labels)."""
+    pos = {i: k for k, i in enumerate(shown[:len(Y)])}
+    meta = {"proj": m, "role": "all", "n": len(Y)}
+    view = _frame(Y, [pos[i] for ids in hi.values() for i in ids])
+    data = [go.Scatter3d(x=Y[:, 0], y=Y[:, 1], z=Y[:, 2], mode="markers", hovertemplate="%{text}<extra></extra>",
+                         name=f"words ({len(Y) - sum(map(len, hi.values())):,} most frequent)", meta=meta,
+                         marker={"size": 2, "color": "#b0b0b0", "symbol": "square"}, visible=first)]
+    ann = []
+    for g, (name, ids) in enumerate(hi.items()):
+        P, color = Y[[pos[i] for i in ids]].astype(np.float64), COLORS[g % len(COLORS)]  # (ng, 3)
+        data.append(go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="markers", text=[emb.words[i] for i in ids],
+                                 name=name, hovertemplate="%{text}<extra>" + html.escape(name) + "</extra>",
+                                 marker={"size": 6, "color": color}, meta={"proj": m, "role": "group"}, visible=first))
+        ann += [{"x": float(p[0]), "y": float(p[1]), "z": float(p[2]), "text": html.escape(emb.words[i]),
+                 "showarrow": False, "yshift": 11, "font": {"color": color, "size": 13},
+                 "bgcolor": "rgba(255,255,255,0.6)"} for i, p in zip(ids, P)]
+    segs = [(pos[emb.index[emb.key(a)]], pos[emb.index[emb.key(b)]]) for a, b in pairs
+            if emb.key(a) is not None and emb.key(b) is not None
+            and emb.index[emb.key(a)] in pos and emb.index[emb.key(b)] in pos]
+    if segs:
+        A, B = Y[[a for a, _ in segs]].astype(np.float64), Y[[b for _, b in segs]].astype(np.float64)  # (p, 3) each
+        lines = [p for a, b in zip(A, B) for p in (a, b, None)] + _heads(A, B, np.ptp(view["ranges"], axis=1))
+        xs, ys, zs = ([None if p is None else float(p[d]) for p in lines] for d in range(3))
+        data.append(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines",
+                                 line={"color": "#2ca02c", "width": 4}, hoverinfo="skip", visible=first,
+                                 name="pairs: " + ", ".join(f"{emb.words[shown[a]]}→{emb.words[shown[b]]}"
+                                                            for a, b in segs), meta={"proj": m, "role": "arrows"}))
+    data.append(go.Scatter3d(x=[], y=[], z=[], mode="markers", name="search", text=[],
+                             hovertemplate="%{text}<extra>search</extra>", meta={"proj": m, "role": "search"},
+                             marker={"size": 5, "color": "#ff7f0e", "symbol": "diamond"}, visible=first))
+    return data, {**view, "annotations": ann}
 
 
 _JS = r"""
+performance.mark('wm-plotly');
 var D = JSON.parse(document.getElementById('wm-data').textContent);
-var gd = document.getElementById('{plot_id}');
-var where = new Map();
+var F = JSON.parse(document.getElementById('wm-fig').textContent);
+var gd = document.getElementById('wm-plot'), where = new Map(), marked = [], shown = D.first;
 for (var i = 0; i < D.n; i++) where.set(D.words[i], i);
+function f32(v) {  // plotly.py's base64 float32 arrays, decoded once: the search reads the coordinates
+  if (!v || !v.bdata) return v;
+  var s = atob(v.bdata), u = new Uint8Array(s.length);
+  for (var i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
+  return new Float32Array(u.buffer); }
+F.data.forEach(function (t) {
+  if (t.meta.role === 'all') { t.x = f32(t.x); t.y = f32(t.y); t.z = f32(t.z); t.text = D.words.slice(0, t.meta.n); } });
+F.config.plotGlPixelRatio = Math.min(2, Math.max(1, window.devicePixelRatio || 1));
+performance.mark('wm-data');
 var q = document.getElementById('wm-q'), box = document.getElementById('wm-nb');
 function esc(s) { return s.replace(/[&<>"]/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; }); }
+function cur() { return gd.data.find(function (t) { return t.meta.role === 'all' && t.visible !== false; }).meta.proj; }
 function mark(ids) {
+  var p = cur(), idx = [], xs = [], ys = [], zs = [], ts = [], ann = D.ann[p].slice();
+  marked = ids; shown = p;
   gd.data.forEach(function (t, ti) {
-    if (!t.meta || t.meta.role !== 'search') return;
-    var all = gd.data.find(function (a) { return a.meta && a.meta.role === 'all' && a.meta.proj === t.meta.proj; });
-    var on = ids.filter(function (i) { return i < all.x.length; });
-    Plotly.restyle(gd, {x: [on.map(function (i) { return all.x[i]; })], y: [on.map(function (i) { return all.y[i]; })],
-                        z: [on.map(function (i) { return all.z[i]; })], text: [on.map(function (i) { return D.words[i]; })]}, [ti]);
+    if (t.meta.role !== 'search') return;
+    var all = gd.data.find(function (a) { return a.meta.role === 'all' && a.meta.proj === t.meta.proj; });
+    var on = ids.filter(function (i) { return i < all.meta.n; });
+    idx.push(ti); ts.push(on.map(function (i) { return D.words[i]; }));
+    xs.push(on.map(function (i) { return all.x[i]; })); ys.push(on.map(function (i) { return all.y[i]; }));
+    zs.push(on.map(function (i) { return all.z[i]; }));
+    if (t.meta.proj === p) on.forEach(function (i, r) { if (i < D.h) return;  // a highlighted word has its label
+      ann.push({x: all.x[i], y: all.y[i], z: all.z[i], text: esc(D.words[i]), showarrow: false, yshift: 11,
+                font: {size: r ? 12 : 14, color: r ? '#a0522d' : '#000'}, bgcolor: 'rgba(255,255,255,0.75)'}); });
   });
+  Plotly.update(gd, {x: xs, y: ys, z: zs, text: ts}, {'scene.annotations': ann}, idx);
 }
 function show(raw) {
   var w = D.lower ? raw.trim().toLowerCase() : raw.trim();
-  if (!w) { box.innerHTML = ''; mark([]); return; }
+  if (!w) { box.innerHTML = ''; if (marked.length) mark([]); return; }
   var i = where.get(w);
   if (i === undefined) {
     var near = D.words.slice(0, D.n).filter(function (x) { return x.startsWith(w); }).slice(0, 8);
@@ -186,7 +237,7 @@ function show(raw) {
       ' words of this page (the model has ' + D.vocab.toLocaleString('en') + '; <code>wordmore neighbors ' + esc(w) +
       '</code> searches them all).</p>' + (near.length ? '<p>' + near.map(function (x) {
       return '<a href="#" data-w="' + esc(x) + '">' + esc(x) + '</a>'; }).join(' ') + '</p>' : '');
-    mark([]); return;
+    if (marked.length) mark([]); return;
   }
   var rows = D.nb[i].map(function (j, r) {
     return '<tr class="' + (j < D.n ? '' : 'off') + '"><td>' + (r + 1) + '</td><td><a href="#" data-w="' + esc(D.words[j]) +
@@ -199,11 +250,17 @@ box.addEventListener('click', function (e) {
   var w = e.target.getAttribute('data-w');
   if (w !== null && where.has(w)) { e.preventDefault(); q.value = w; show(w); }
 });
-window.__ready = true;
+Plotly.newPlot(gd, F.data, F.layout, F.config).then(function () {
+  performance.mark('wm-plot');
+  gd.on('plotly_update', function () { if (cur() !== shown) { shown = cur(); if (marked.length) mark(marked); } });
+  requestAnimationFrame(function () { requestAnimationFrame(function () {  // the frame with the map is on screen
+    performance.mark('wm-ready'); window.__ready = true; }); });
+});
 """
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<script>performance.mark('wm-start')</script>
 <style>
 body {{ font: 14px system-ui, sans-serif; margin: 0; color: #222; }}
 header {{ padding: 8px 16px; border-bottom: 1px solid #ddd; }} h1 {{ font-size: 18px; margin: 4px 0; }}
@@ -214,22 +271,44 @@ td:last-child {{ font-variant-numeric: tabular-nums; }} tr.off a {{ color: #888;
 footer {{ padding: 6px 16px; color: #444; font-size: 13px; border-top: 1px solid #ddd; }}
 </style></head><body>
 <script type="application/json" id="wm-data">{data}</script>
+<script type="application/json" id="wm-fig">{fig}</script>
 <header><h1>{title}</h1><div>{summary}</div></header>
 <main><div id="wm-side"><label for="wm-q">Nearest neighbours of</label>
 <input id="wm-q" type="search" placeholder="type a word, e.g. king" autocomplete="off">
 <div id="wm-nb"></div><p style="color:#666;font-size:12px">{search_note}</p></div>
-<div id="wm-map">{plot}</div></main>
+<div id="wm-map"><div id="wm-plot" style="height:760px;width:100%"></div></div></main>
 <footer>{fits}</footer>
+<script>{plotlyjs}</script>
+<script>{js}</script>
 </body></html>
 """
 
 
-def _layout(go, first_fit: str) -> dict:
-    axis = {"showticklabels": False, "title": {"text": ""}, "showspikes": False}
-    return {"height": 760, "margin": {"l": 0, "r": 0, "t": 40, "b": 0},
-            "title": {"text": first_fit, "font": {"size": 13}, "x": 0.02},
-            "scene": {"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube"},
-            "legend": {"x": 0.01, "y": 0.95, "bgcolor": "rgba(255,255,255,0.7)"}}
+def _figure(go, emb: Embeddings, maps: dict, hi: dict, shown: list[int], pairs) -> tuple[dict, dict]:
+    """The plotly figure as JSON-ready dict (all projections, buttons to switch) and each projection's labels."""
+    data, views = [], {}
+    for n, (m, (Y, _)) in enumerate(maps.items()):
+        traces, views[m] = _proj_traces(go, emb, m, np.asarray(Y, dtype=np.float32), hi, shown, pairs, n == 0)
+        data += traces
+
+    def look(m, how):
+        v = views[m]
+        return {"title.text": how, "scene.camera": v["camera"], "scene.annotations": v["annotations"],
+                **{f"scene.{a}axis.range": r for a, r in zip("xyz", v["ranges"])}}
+    axis = {"showticklabels": False, "tickvals": [], "title": {"text": ""}, "showspikes": False,
+            "showbackground": False, "showline": False, "zeroline": False, "showgrid": False}  # PCA axes mean nothing
+    m0, (_, how0) = next(iter(maps.items()))
+    layout = {"height": 760, "margin": {"l": 0, "r": 0, "t": 40, "b": 0},
+              "title": {"text": how0, "font": {"size": 13}, "x": 0.02},
+              "scene": {"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube", "bgcolor": "#f5f7fb"},
+              "legend": {"x": 0.01, "y": 0.95, "bgcolor": "rgba(255,255,255,0.7)"},
+              "updatemenus": [{"type": "buttons", "direction": "right", "x": 0.99, "xanchor": "right", "y": 1.0,
+                               "buttons": [{"label": NAMES[m], "method": "update", "args": [
+                                   {"visible": [t.meta["proj"] == m for t in data]}, look(m, how)]}
+                                   for m, (_, how) in maps.items()]}]}
+    fig = go.Figure(data=data, layout=layout)
+    fig.update_layout(look(m0, how0))
+    return json.loads(fig.to_json()), {m: v["annotations"] for m, v in views.items()}
 
 
 def write_explorer(emb: Embeddings, out, words: Sequence[str] | None = None, groups=None, pairs=(),
@@ -239,40 +318,42 @@ def write_explorer(emb: Embeddings, out, words: Sequence[str] | None = None, gro
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise WordmoreError(f"the explorer page is HTML: give a path ending in .html, not {out.name!r}")
-    go = _plotly()
+    go, plotlyjs = _plotly()
     hi, shown = _pick(emb, words, groups, top)
+    nh = sum(map(len, hi.values()))
     if len(shown) < 4:
         raise WordmoreError(f"too few words for a map ({len(shown)}): raise the number of frequent words shown")
-    pr = _projections(emb, shown, methods, seed, max(fit_max, sum(map(len, hi.values()))))
+    pr = _projections(emb, shown, methods, seed, max(fit_max, nh))
     maps = pr["maps"]
     if not maps:
         raise WordmoreError("no projection could be computed: " + "; ".join(pr["notes"]))
-    data = _traces(go, emb, maps, hi, shown, pairs)
-    fig = go.Figure(data=data, layout=_layout(go, next(iter(maps.values()))[1]))
-    fig.update_layout(updatemenus=[{"type": "buttons", "direction": "right", "x": 0.99, "xanchor": "right", "y": 1.0,
-                                    "buttons": [{"label": NAMES[m], "method": "update", "args": [
-                                        {"visible": [t.meta["proj"] == m for t in data]}, {"title.text": how}]}
-                                        for m, (_, how) in maps.items()]}])
+    fig, ann = _figure(go, emb, maps, hi, shown, pairs)
     nb, cos = neighbour_table(emb, shown, k)
-    extra = [int(j) for j in dict.fromkeys(nb.ravel().tolist()) if j not in set(shown)]
+    on_map = set(shown)
+    extra = [int(j) for j in dict.fromkeys(nb.ravel().tolist()) if j not in on_map]
     local = {i: n for n, i in enumerate(shown + extra)}
     payload = {"words": [emb.words[i] for i in shown + extra], "n": len(shown), "vocab": len(emb),
                "lower": bool(emb.lowercase), "nb": [[local[int(j)] for j in row] for row in nb],
-               "cos": np.round(cos.astype(np.float64), 4).tolist()}
+               "cos": np.round(cos.astype(np.float64), 4).tolist(), "ann": ann, "first": next(iter(maps)), "h": nh}
     n_words = len(emb) - sum(s in emb.index for s in SPECIALS)
     subset = "all" if len(shown) >= n_words else f"the {len(shown):,} most frequent and highlighted of the {n_words:,}"
     summary = (f"{subset} words of {html.escape(emb.source or 'the model')} are on the map "
                f"({emb.dim}-d vectors). Highlighted: {html.escape(', '.join(hi) or 'none')}. "
-               "Drag to rotate, scroll to zoom, click a legend entry to hide it.")
+               + ("The view opens on the highlighted words; scroll out to see the rest. " if nh > 1 else "")
+               + "Drag to rotate, scroll to zoom, click a legend entry to hide it.")
     search_note = (f"The search box knows the {len(shown):,} words on the map; each one's {nb.shape[1]} neighbours are "
                    f"searched over all {n_words:,} words by cosine, as <code>wordmore neighbors</code> gives them "
                    "(grey: not on the map).")
     fits = "<br>".join(html.escape(how) for _, how in maps.values()) + \
         "".join(f"<br>{html.escape(n)}" for n in pr["notes"])
-    plot = fig.to_html(full_html=False, include_plotlyjs=True, post_script=_JS, div_id="wm-plot",
-                       config={"displaylogo": False, "responsive": True})
+    fig["config"] = {"displaylogo": False, "responsive": True}
     page = _PAGE.format(title=html.escape(title or "wordmore explorer"), summary=summary, search_note=search_note,
-                        plot=plot, fits=fits, data=json.dumps(payload, ensure_ascii=False).replace("</", "<\\/"))
+                        fits=fits, data=_json(payload), fig=_json(fig), plotlyjs=plotlyjs(), js=_JS)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, page)
     return out
+
+
+def _json(obj) -> str:
+    """JSON that is safe inside a script element."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
