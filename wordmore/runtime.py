@@ -161,8 +161,8 @@ class StopSignals:
     """SIGINT/SIGTERM/SIGHUP ask the loop to checkpoint and stop after the current step; a second one stops at once.
 
     With at_once (setup, before the first step), or inside interruptible() (a draw that may take long), the
-    first one raises Interrupted (a KeyboardInterrupt: exit 130) where the code stands. A signal the parent
-    set to be ignored stays ignored, as nohup asks of SIGHUP."""
+    first one raises Interrupted (a KeyboardInterrupt: exit 130) where the code stands. A SIGTERM or SIGHUP
+    that the parent set to be ignored stays ignored, as nohup asks of SIGHUP."""
 
     SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
