@@ -111,7 +111,7 @@ def test_word_run_then_queries_default_to_the_newest_run_here_and_report(words_f
     assert "Are king, queen, prince and princess near each other?" in text and "king - man + woman" in text
     gensim = pytest.importorskip("gensim")
     kv = gensim.models.KeyedVectors.load_word2vec_format(str(out / "embeddings.vec"))
-    assert "princess" in kv.key_to_index and kv.vectors.shape[1] == 8 + 16  # C beside the output table
+    assert "princess" in kv.key_to_index and kv.vectors.shape[1] == 16 + 16  # C read into the hidden space, beside the output table
     assert main(["neighbors", "king", "--json"]) == 0  # no --model: the newest word run under ./runs
     answer = json.loads(capsys.readouterr().out)
     assert len(answer["results"]) == 10 and Path(answer["model"]).resolve() == out.resolve()

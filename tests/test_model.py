@@ -197,3 +197,17 @@ def test_word_tables_are_c_then_an_output_table_of_its_own(head, tie, n):
     tables = m.word_tables()
     assert len(tables) == n and tables[0] is m.C.weight
     assert all(t.shape == (30, 16) for t in tables)
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_window_map_is_the_first_layers_linear_reading_of_a_word(direct):
+    m = ContextMLP(cfg(head="sampled", n_embd=4, n_hidden=6, negatives=8, context=2, window="both", direct=direct))
+    M = m.window_map()  # (4, 6)
+    assert M.shape == (4, 6)
+    w = 7
+    x = m.C.weight[w].repeat(m.cfg.n_ctx)  # the window that is word w at every position, (T*D,)
+    z = m.hidden[0].weight @ x + (m.direct.weight @ x if direct else 0)  # (H,) the linear parts of both paths
+    assert torch.allclose(z, m.cfg.n_ctx * (m.C.weight[w] @ M), atol=1e-6)
+    C, out = m.joined_tables()
+    assert C.shape == out.shape == (30, 6) and torch.allclose(C, m.C.weight @ M)
+    assert len(ContextMLP(cfg(head="sampled", tie=True, n_embd=6, n_hidden=6, negatives=8)).joined_tables()) == 1

@@ -297,6 +297,8 @@ def test_a_word_run_writes_its_two_tables_joined(words_file, tmp_path):
     train(cfg, log=lambda *a: None)
     model = load_model(tmp_path / "r")[0]
     C, out = (t.detach().float().numpy() for t in model.word_tables())  # (V, 8) each
+    M = model.window_map().detach().numpy()  # (8, 8)
     emb = Embeddings.load(tmp_path / "r")
     assert emb.vectors.shape == (C.shape[0], 16)
-    assert abs(emb.vectors - join_tables([C, out])).max() < 1e-5  # the .vec keeps 6 decimals
+    assert abs(emb.vectors - join_tables([C @ M, out])).max() < 1e-5  # the .vec keeps 6 decimals
+    assert abs(emb.vectors - join_tables([C, out])).max() > 1e-3  # C itself is not what was written

@@ -36,9 +36,10 @@ class ModelConfig:
     emb_init: float = opt(0.01, "std of the table C at init: small, so Adam-sized updates move it", gt=0.0)
     direct: bool = opt(False, "Bengio's direct connections: a linear path from the window to the output")
     tie: bool = opt(False, "one table for context and predicted words (Press & Wolf 2017); needs --n-embd = --n-hidden")
-    vectors: Vectors = opt("input", "the word vectors a run writes: input (the table C) or joined (C beside the "
-                           "output table where it is one of its own, not tied or adaptive; each centred, its top "
-                           "direction removed, its rows set to unit length)")
+    vectors: Vectors = opt("input", "the word vectors a run writes: input (the table C) or joined (C read through the "
+                           "first layer, averaged over the window, beside the output table where it is one of its "
+                           "own, not tied or adaptive; each centred, its top direction removed, its rows set to "
+                           "unit length)")
 
     @property
     def n_ctx(self) -> int:

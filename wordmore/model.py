@@ -152,6 +152,21 @@ class ContextMLP(nn.Module):
         w = getattr(out, "weight", None)  # (V, H); the adaptive head has no row per word
         return [self.C.weight] + ([w] if w is not None and w is not self.C.weight else [])
 
+    def window_map(self) -> torch.Tensor:
+        """(D, H): how the first layer reads one window word, the linear maps of its tanh path and direct path
+        averaged over the window positions; C @ this is the table C in the space of the output rows."""
+        T, D = self.cfg.n_ctx, self.cfg.n_embd
+        w = self.hidden[0].weight  # (H, T*D)
+        if self.direct is not None:
+            w = w + self.direct.weight
+        return w.reshape(-1, T, D).mean(1).t()  # (D, H)
+
+    def joined_tables(self) -> list[torch.Tensor]:
+        """The tables joined vectors are made of: C read through window_map, beside the output rows when
+        they are a table of their own (both of word2vec's tables, as in Levy et al. 2015; here in one space)."""
+        tables = self.word_tables()
+        return tables if len(tables) == 1 else [tables[0] @ self.window_map(), tables[1]]  # (V, H) each
+
     def rows(self, table: nn.Embedding, idx: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """table(idx), in dtype when given; dense tables gather with index_select, whose backward (index_add)
         never syncs; sparse ones with SparseRows, whose gradient comes back summed per row."""

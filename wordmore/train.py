@@ -332,8 +332,10 @@ class Trainer:
         return summary
 
     def _write_outputs(self, summary: dict, reason: str, seconds: float) -> None:
-        tables = [t.detach().float().cpu().numpy() for t in self.model.word_tables()]
-        vecs = join_tables(tables) if self.cfg.model.vectors == "joined" else tables[0]  # (V, D)
+        with torch.no_grad():
+            joined = self.cfg.model.vectors == "joined"
+            tables = [t.float().cpu().numpy() for t in (self.model.joined_tables() if joined else [self.model.C.weight])]
+        vecs = join_tables(tables) if joined else tables[0]  # (V, D)
         emb = Embeddings(self.vocab.itos, vecs, lowercase=self.cfg.tokenizer.lowercase, counts=self.vocab.counts)
         emb.save_word2vec(self.out / "embeddings.vec")
         atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=1))
