@@ -126,7 +126,7 @@ def highlight_groups(emb: Embeddings, words) -> dict[str, list[int]]:
 
 
 def _title(method: str) -> str:
-    return "words: " + {"pca": "PCA", "tsne": "t-SNE"}.get(method, method) + " of the embedding table C"
+    return "words: " + {"pca": "PCA", "tsne": "t-SNE"}.get(method, method) + " of the word vectors"
 
 
 def _fit_pca(emb: Embeddings, X: np.ndarray, hi: list[int], fit: str) -> tuple[np.ndarray, str]:
