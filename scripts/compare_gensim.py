@@ -1,6 +1,7 @@
 """wordmore beside gensim Word2Vec (CBOW 5 and 20 epochs, skip-gram 5) on the same text, every figure at once.
 
-usage: python scripts/compare_gensim.py [CORPUS] [--run RUN ...] [--seeds 1 2 3] [--wordmore-args "..."] [--no-sg]
+usage: python scripts/compare_gensim.py [CORPUS] [--run RUN ...] [--seeds 1 2 3] [--wordmore-args "..."]
+                                      [--epochs 5 20] [--no-sg] [--out JSON]
 CORPUS: a catalog name (default fairy) or a path. Without --run, wordmore is trained once per seed with the
 default command (`wordmore train --level word`, plus `--dataset CORPUS` when CORPUS is not fairy, plus
 --wordmore-args). gensim reads wordmore's own tokens (datasets path, tokenizer) and trains with vector 100,
@@ -43,8 +44,9 @@ def main():
     ap.add_argument("--run", nargs="+", default=[], help="existing wordmore run directories (default: train them)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[42])
     ap.add_argument("--wordmore-args", default="", help="extra flags for wordmore train, in one string")
-    ap.add_argument("--epochs", type=int, nargs="+", default=[5, 20], help="gensim CBOW epochs")
+    ap.add_argument("--epochs", type=int, nargs="*", default=[5, 20], help="gensim CBOW epochs (none: no CBOW)")
     ap.add_argument("--no-sg", action="store_true", help="leave out skip-gram (5 epochs)")
+    ap.add_argument("--out", help="the JSON written (default results/compare_gensim_<corpus>.json)")
     args = ap.parse_args()
     questions, pairs = find_eval_file("questions-words.txt"), find_eval_file("wordsim353.tsv")
     if not questions:
@@ -55,10 +57,11 @@ def main():
     for run, wall in runs:
         summary = json.loads((Path(run) / "summary.json").read_text())
         models[f"wordmore {Path(run).name}"] = (Embeddings.load(run), wall or summary.get("train_seconds"), summary)
-    sents = corpus_sentences(args.corpus)
-    print(f"corpus {args.corpus}: {sum(map(len, sents)):,} tokens in {len(sents):,} units", flush=True)
     confs = [(f"gensim CBOW-{e}", dict(sg=False, epochs=e)) for e in args.epochs]
     confs += [] if args.no_sg else [("gensim SG-5", dict(sg=True, epochs=5))]
+    if confs:  # wordmore runs alone need neither the raw text nor gensim
+        sents = corpus_sentences(args.corpus)
+        print(f"corpus {args.corpus}: {sum(map(len, sents)):,} tokens in {len(sents):,} units", flush=True)
     for name, kw in confs:
         emb, dt = train_gensim(sents, **kw)
         models[name] = (emb, dt, {})
@@ -77,7 +80,7 @@ def main():
     if pairs and rows and rows[0].get("wordsim_coverage") is not None:
         print(f"WordSim-353 coverage: {pct(rows[0]['wordsim_coverage'])} of the pairs (each model's top 30,000)")
     Path("results").mkdir(exist_ok=True)
-    out = Path(f"results/compare_gensim_{Path(args.corpus).name}.json")
+    out = Path(args.out or f"results/compare_gensim_{Path(args.corpus).name}.json")
     out.write_text(json.dumps({"corpus": args.corpus, "rows": rows}, indent=1, default=float))
     print(f"wrote {out}")
 

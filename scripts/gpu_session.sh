@@ -1,7 +1,7 @@
 #!/bin/bash
 # The GPU checks behind BENCHMARKS.md's GPU figures, in one call on a machine with one CUDA GPU.
 # usage: [PARTS="test bench sweep run ddp"] [BENCH="bench flags"] [SWEEP="train flags, one run a line"]
-#        [SWEEP_JOBS=3] [SWEEP_STOP_S=400] [RUN="train flags"]
+#        [SWEEP_JOBS=3] [SWEEP_STOP_S=400] [RUN="train flags"] [CORPORA="encoded dirs"]
 #        bash scripts/gpu_session.sh ENCODED_CORPUS_DIR OUT_DIR
 #   ENCODED_CORPUS_DIR: an encoded corpus folder (the cache folder `wordmore train` prints), so the GPU
 #   machine needs neither the raw text nor `datasets`; WORDMORE_DATA's sibling eval/ holds the questions.
@@ -10,6 +10,10 @@
 #        sweep = word runs, one per line of SWEEP (SWEEP_JOBS at a time on the one GPU), each with its
 #                analogy score and royal check (how the presets were chosen);
 #        run   = `wordmore train --level word` with no flag but the corpus, evaluated and royal-checked;
+#        quality = every line of SWEEP on every encoded folder of CORPORA at the preset's full length
+#                (no time budget), each scored with every figure of scripts/compare_gensim.py (Google,
+#                semantic, syntactic, family, WordSim, royal, the two cosines; no gensim there), one JSON
+#                line a run in OUT_DIR/quality.jsonl;
 #        ddp   = torchrun with one process: stop at 150 steps, resume to 300.
 ENC=${1:?encoded corpus folder}
 O=${2:?output folder}
@@ -56,6 +60,30 @@ if has sweep; then
     ( sweep_one $i "$f" > "$W/s$i.log" 2>&1; sed "s|^|[$f] |" "$W/s$i.log" ) &
     while (( $(jobs -rp | wc -l) >= ${SWEEP_JOBS:-3} )); do sleep 1; done
   done <<< "${SWEEP:-$'--seed 1\n--seed 2\n--seed 3'}"  # default: the preset with three seeds
+  wait
+fi
+
+if has quality; then
+  step "quality sweep (${SWEEP_JOBS:-3} at a time, full length)"
+  quality_one() {  # corpus folder, label, train flags
+    local d="$W/q/$2"
+    timeout 600 python3 -m wordmore train --level word --dataset "$1" --out "$d" --overwrite $3 2>&1 \
+      | quiet | grep -E "^(done|warning|error)"
+    python3 scripts/compare_gensim.py "$1" --run "$d" --epochs --no-sg --out "$d.json" | grep "^wordmore"
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['rows'][0]; print(json.dumps({'corpus': sys.argv[2], 'flags': sys.argv[3], **r}))" \
+      "$d.json" "$(basename "$1")" "$3" >> "$O/quality.jsonl"
+    rm -f "$d/ckpt.pt"
+  }
+  mkdir -p "$W/q"; i=0
+  while IFS= read -r f; do
+    [[ -z "${f// }" ]] && continue
+    for c in ${CORPORA:-$ENC}; do
+      if (( $(date +%s) - T0 > ${SWEEP_STOP_S:-400} )); then echo "quality: out of time before [$f] on $c"; continue; fi
+      i=$((i + 1))
+      ( quality_one "$c" "$(basename "$c")-$i" "$f" > "$W/q$i.log" 2>&1; sed "s|^|[$(basename "$c") $f] |" "$W/q$i.log" ) &
+      while (( $(jobs -rp | wc -l) >= ${SWEEP_JOBS:-3} )); do sleep 1; done
+    done
+  done <<< "${SWEEP:-$'--seed 42'}"
   wait
 fi
 

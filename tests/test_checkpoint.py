@@ -245,6 +245,15 @@ def test_the_real_checkpoint_passes(good_state, tmp_path):
     check_state(good_state, "ckpt.pt", resume=True)
 
 
+def test_an_older_gpu_checkpoint_with_a_tensor_lr_passes(good_state):
+    """A CUDA graph's optimizer holds its lr as a tensor; checkpoints written before optim_state() keep it."""
+    import copy
+    from wordmore.ckptcheck import check_state
+    state = copy.deepcopy(good_state)
+    state["optim"]["dense"]["param_groups"][0]["lr"] = torch.tensor(5e-4)
+    check_state(state, "ckpt.pt", resume=True)
+
+
 @pytest.mark.parametrize("name", list(CRAFTED))
 def test_a_crafted_checkpoint_is_one_clear_error(good_state, tmp_path, name):
     run = _craft(good_state, tmp_path, name)

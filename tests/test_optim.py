@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from wordmore.optim import RowAdam
+from wordmore.optim import RowAdam, optim_state
 
 
 def _sparse_grad(gen, V, D, N):
@@ -64,3 +64,18 @@ def test_row_adam_refuses_dense_gradients_and_bad_settings():
         RowAdam([p], lr=0.0)
     with pytest.raises(ValueError, match=r"betas in \[0, 1\)"):
         RowAdam([p], betas=(0.9, 1.0))
+
+
+def test_optim_state_writes_a_tensor_lr_as_a_number_and_loads_back():
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.AdamW([w], lr=1e-2)
+    w.grad = torch.ones(3)
+    opt.step()
+    opt.param_groups[0]["lr"] = torch.tensor(5e-4)  # what GraphedStep does
+    sd = optim_state(opt)
+    assert type(sd["param_groups"][0]["lr"]) is float and sd["param_groups"][0]["lr"] == pytest.approx(5e-4)
+    assert isinstance(opt.param_groups[0]["lr"], torch.Tensor)  # the live optimizer keeps its tensor
+    other = torch.optim.AdamW([torch.nn.Parameter(torch.ones(3))], lr=1.0)
+    other.load_state_dict(sd)
+    assert other.param_groups[0]["lr"] == pytest.approx(5e-4)
+    torch.testing.assert_close(other.state[other.param_groups[0]["params"][0]]["exp_avg"], torch.full((3,), 0.1))

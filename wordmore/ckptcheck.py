@@ -26,6 +26,10 @@ def _num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _scalar(v) -> bool:
+    return isinstance(v, torch.Tensor) and v.numel() == 1 and v.is_floating_point()
+
+
 def check_state(state, path, resume: bool = False) -> None:
     """Types of every part, vocabulary and config consistent, weights' (and optimizer moments') shapes those of
     ContextMLP(config); raises one WordmoreError line naming the file. resume: optim, step and rng required."""
@@ -193,7 +197,7 @@ def _check_one_optim(sd, groups: list, where: str) -> None:
             raise _Bad(f"{where}: a group of {len(g['params'])} parameters where its config has {len(want['params'])}")
         shapes.update({i: p.shape for i, p in zip(g["params"], want["params"])})
         for k, v in want.items():
-            if k != "params" and _num(v) and not _num(g.get(k)):
+            if k != "params" and _num(v) and not (_num(g.get(k)) or _scalar(g.get(k))):  # tensor: an older GPU run's
                 raise _Bad(f"{where} setting {k} is {g.get(k)!r}")
             if isinstance(v, tuple) and not (isinstance(g.get(k), (list, tuple)) and len(g[k]) == len(v)
                                              and all(_num(x) for x in g[k])):

@@ -72,6 +72,14 @@ class RowAdam(torch.optim.Optimizer):
         return loss
 
 
+def optim_state(opt: torch.optim.Optimizer) -> dict:
+    """opt.state_dict() with one-element tensor settings (a CUDA graph's lr) as numbers, so any device resumes it."""
+    sd = opt.state_dict()
+    sd["param_groups"] = [{k: v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v for k, v in g.items()}
+                          for g in sd["param_groups"]]
+    return sd
+
+
 def build_optimizers(model, lr: float, weight_decay: float, device, capturable: bool = False) -> dict:
     """AdamW for the dense weights (decay on the hidden layers only) and RowAdam for sparse tables."""
     sparse, decay, no_decay = [], [], []

@@ -20,7 +20,7 @@ from .corpus import prepare
 from .embeddings import Embeddings, join_tables
 from .errors import WordmoreError
 from .model import ContextMLP
-from .optim import build_optimizers
+from .optim import build_optimizers, optim_state
 from .runlock import RunLock
 from .runtime import Interrupted, Runtime, StopSignals, sync
 from .step import GraphedStep, TrainStep, evaluate_loss
@@ -295,7 +295,7 @@ class Trainer:
         if self.rt.is_main:
             save_checkpoint(self.out / "ckpt.pt", {
                 "format": CKPT_FORMAT, "config": self.cfg.to_dict(), "vocab": self.vocab.to_dict(),
-                "model": self.model.state_dict(), "optim": {k: o.state_dict() for k, o in self.opts.items()},
+                "model": self.model.state_dict(), "optim": {k: optim_state(o) for k, o in self.opts.items()},
                 "step": self.step, "elapsed": self._elapsed(), "best_val": self.best_val, "rng": rng_state(self.gen)})
 
     # ------------------------------------------------------------ the end
