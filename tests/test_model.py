@@ -211,3 +211,17 @@ def test_window_map_is_the_first_layers_linear_reading_of_a_word(direct):
     C, out = m.joined_tables()
     assert C.shape == out.shape == (30, 6) and torch.allclose(C, m.C.weight @ M)
     assert len(ContextMLP(cfg(head="sampled", tie=True, n_embd=6, n_hidden=6, negatives=8)).joined_tables()) == 1
+
+
+def test_dropout_acts_while_training_only():
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=30, context=3, n_embd=8, n_hidden=16, dropout=0.5, direct=True)
+    m, plain = ContextMLP(cfg), ContextMLP(ModelConfig(**{**cfg.__dict__, "dropout": 0.0}))
+    plain.load_state_dict(m.state_dict())
+    idx = torch.randint(0, 30, (64, 3))
+    m.train()
+    assert not torch.allclose(m.features(idx), m.features(idx))  # a fresh mask each call
+    m.eval()
+    torch.testing.assert_close(m.features(idx), plain.eval().features(idx))  # evaluation reads every input
+    with pytest.raises(WordmoreError, match="dropout"):
+        ModelConfig(vocab_size=30, dropout=1.0).validate()

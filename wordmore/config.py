@@ -34,6 +34,8 @@ class ModelConfig:
     negatives: int = opt(256, "neg and sampled heads: noise words shared by the batch", min=1, max=1 << 20)
     neg_weight: float = opt(5.0, "neg head: total weight of the noise terms per example", gt=0.0)
     emb_init: float = opt(0.01, "std of the table C at init: small, so Adam-sized updates move it", gt=0.0)
+    dropout: float = opt(0.0, "while training, drop each window word with this chance (its embedding zeroed, the "
+                         "others scaled up)", min=0.0, lt=1.0)
     direct: bool = opt(False, "Bengio's direct connections: a linear path from the window to the output")
     tie: bool = opt(False, "one table for context and predicted words (Press & Wolf 2017); needs --n-embd = --n-hidden")
     vectors: Vectors = opt("input", "the word vectors a run writes: input (the table C) or joined (C read through the "

@@ -180,6 +180,9 @@ class ContextMLP(nn.Module):
         dev = idx.device.type
         mm_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None  # what F.linear reads
         emb = self.rows(self.C, idx, mm_dtype)  # (B, T, D)
+        if self.training and self.cfg.dropout > 0:  # word dropout: whole window words, one draw per word
+            keep = torch.empty(emb.shape[:2], device=emb.device).bernoulli_(1 - self.cfg.dropout)  # (B, T)
+            emb = emb * (keep / (1 - self.cfg.dropout)).unsqueeze(-1).to(emb.dtype)  # (B, T, D)
         x = emb.flatten(1)  # (B, T*D)
         if self.direct is None:
             return self.hidden(x)  # (B, H)
