@@ -54,6 +54,7 @@ def test_neighbour_table_matches_neighbors(emb):
 def test_page_is_self_contained_and_holds_the_neighbours(emb, page):
     html = page.read_text(encoding="utf-8")
     assert "<script src=" not in html and "Plotly.newPlot" in html  # plotly.js inlined: opens offline
+    assert "plotly.js (gl3d - minified) v" in html and "plotly.js v" not in html  # the 3-D bundle, not the full one
     d = _payload(page)
     king = d["words"].index("king")
     got = [(d["words"][j], c) for j, c in zip(d["nb"][king], d["cos"][king])]
