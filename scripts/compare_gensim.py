@@ -1,7 +1,7 @@
 """wordmore beside gensim Word2Vec (CBOW 5 and 20 epochs, skip-gram 5) on the same text, every figure at once.
 
 usage: python scripts/compare_gensim.py [CORPUS] [--run RUN ...] [--seeds 1 2 3] [--wordmore-args "..."]
-                                      [--epochs 5 20] [--no-sg] [--out JSON]
+                                      [--epochs 5 20] [--no-sg] [--gensim-seeds 1 2 3] [--out JSON]
 CORPUS: a catalog name (default fairy) or a path. Without --run, wordmore is trained once per seed with the
 default command (`wordmore train --level word`, plus `--dataset CORPUS` when CORPUS is not fairy, plus
 --wordmore-args). gensim reads wordmore's own tokens (datasets path, tokenizer) and trains with vector 100,
@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--wordmore-args", default="", help="extra flags for wordmore train, in one string")
     ap.add_argument("--epochs", type=int, nargs="*", default=[5, 20], help="gensim CBOW epochs (none: no CBOW)")
     ap.add_argument("--no-sg", action="store_true", help="leave out skip-gram (5 epochs)")
+    ap.add_argument("--gensim-seeds", type=int, nargs="+", default=[1], help="each gensim model once per seed")
     ap.add_argument("--out", help="the JSON written (default results/compare_gensim_<corpus>.json)")
     args = ap.parse_args()
     questions, pairs = find_eval_file("questions-words.txt"), find_eval_file("wordsim353.tsv")
@@ -59,6 +60,8 @@ def main():
         models[f"wordmore {Path(run).name}"] = (Embeddings.load(run), wall or summary.get("train_seconds"), summary)
     confs = [(f"gensim CBOW-{e}", dict(sg=False, epochs=e)) for e in args.epochs]
     confs += [] if args.no_sg else [("gensim SG-5", dict(sg=True, epochs=5))]
+    if args.gensim_seeds != [1]:
+        confs = [(f"{name} seed {s}", {**kw, "seed": s}) for name, kw in confs for s in args.gensim_seeds]
     if confs:  # wordmore runs alone need neither the raw text nor gensim
         sents = corpus_sentences(args.corpus)
         print(f"corpus {args.corpus}: {sum(map(len, sents)):,} tokens in {len(sents):,} units", flush=True)

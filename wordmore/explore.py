@@ -15,10 +15,7 @@ from .plot import COLORS, highlight_groups
 
 METHODS = ("pca", "tsne", "umap")
 NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
-
-
-# plotly.js's own 3-D bundle (npm plotly.js-gl3d-dist-min, MIT, plotly-LICENSE.txt beside it): a third of the full
-# bundle plotly.py ships, so the page compiles ~1 s less script when it opens; plotly.py still builds the figure.
+# plotly.js's 3-D bundle (npm plotly.js-gl3d-dist-min, MIT, licence beside it): a third of plotly.py's full one
 PLOTLY_JS = Path(__file__).with_name("static") / "plotly-gl3d.min.js"
 
 
@@ -351,9 +348,8 @@ def write_explorer(emb: Embeddings, out, words: Sequence[str] | None = None, gro
     fits = "<br>".join(html.escape(how) for _, how in maps.values()) + \
         "".join(f"<br>{html.escape(n)}" for n in pr["notes"])
     fig["config"] = {"displaylogo": False, "responsive": True}
-    page = _PAGE.format(title=html.escape(title or "wordmore explorer"), summary=summary, search_note=search_note,
-                        fits=fits, data=_json(payload), fig=_json(fig),
-                        plotlyjs=PLOTLY_JS.read_text(encoding="utf-8"), js=_JS)
+    page = _PAGE.format(title=html.escape(title or "wordmore explorer"), summary=summary, search_note=search_note, fits=fits,
+                        data=_json(payload), fig=_json(fig), plotlyjs=PLOTLY_JS.read_text("utf-8"), js=_JS)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, page)
     return out
