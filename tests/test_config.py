@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from wordmore.cli import build_parser
-from wordmore.config import PRESETS, SECTIONS, ModelConfig, RunConfig, resolve_config
+from wordmore.config import PRESETS, SECTIONS, ModelConfig, RunConfig, dropout_at, resolve_config
 from wordmore.errors import WordmoreError
 from wordmore.options import field_choices
 
@@ -95,3 +95,13 @@ def test_length_in_passes_scales_with_the_corpus_and_a_hand_given_length_wins():
         resolve_config("word", {"train": {"epochs": 1.0, "tokens": 5}}).validate()
     with pytest.raises(WordmoreError, match="no length"):
         resolve_config("char", {"train": {"max_steps": 0}}).validate()
+
+
+def test_word_dropout_ramps_over_passes_then_holds():
+    cfg = resolve_config("word", {"model": {"dropout": 0.4}, "train": {"dropout_ramp": 8.0}})
+    assert [dropout_at(cfg, p) for p in (0, 2, 4, 8, 20)] == pytest.approx([0.0, 0.1, 0.2, 0.4, 0.4])
+    cfg.train.dropout_ramp = 0.0  # no ramp: the full rate from the first step
+    assert dropout_at(cfg, 0) == pytest.approx(0.4)
+    cfg.train.dropout_start, cfg.train.dropout_ramp = 3.0, 2.0  # none for 3 passes, then 2 passes of rise
+    assert [dropout_at(cfg, p) for p in (0, 2.9, 3, 4, 5, 9)] == pytest.approx([0, 0, 0, 0.2, 0.4, 0.4])
+    assert dropout_at(resolve_config("word", {}), 5) == PRESETS["word"]["model"].get("dropout", 0.0)

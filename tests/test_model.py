@@ -225,3 +225,7 @@ def test_dropout_acts_while_training_only():
     torch.testing.assert_close(m.features(idx), plain.eval().features(idx))  # evaluation reads every input
     with pytest.raises(WordmoreError, match="dropout"):
         ModelConfig(vocab_size=30, dropout=1.0).validate()
+    m.train()
+    m.word_dropout.fill_(0.0)  # the step's rate is the buffer the trainer ramps, not the config's peak
+    torch.testing.assert_close(m.features(idx), plain.eval().features(idx))
+    assert "word_dropout" not in m.state_dict()  # checkpoints keep their keys

@@ -51,7 +51,8 @@ def test_same_seed_same_losses(names_file, tmp_path):
 
 @pytest.mark.parametrize("level,extra", [("char", []), ("word", ["--head", "neg", "--negatives", "8"]),
                                          ("word", ["--head", "adaptive", "--cutoffs", "10"]),
-                                         ("word", ["--head", "sampled", "--negatives", "8", "--direct"])])
+                                         ("word", ["--head", "sampled", "--negatives", "8", "--direct"]),
+                                         ("word", ["--dropout", "0.4", "--dropout-start", "0.2", "--dropout-ramp", "0.5"])])
 def test_resume_is_exact(names_file, words_file, tmp_path, level, extra):
     data = str(names_file if level == "char" else words_file)
     common = ["--level", level, "--dataset", data, "--max-steps", "40", "--min-count", "1", *TINY, *extra]

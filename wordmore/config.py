@@ -93,6 +93,10 @@ class TrainConfig:
                                    "dropped words close up, so windows reach past them (0 = off)", min=0.0)
     compile: bool = opt(False, "torch.compile the model")
     cuda_graph: bool = opt(True, "one CUDA GPU: capture the whole step once as a CUDA graph and replay it")
+    dropout_start: float = opt(0.0, "passes over the training text before word dropout begins: a short run learns "
+                               "unhindered, a long one (where a small corpus overfits) is thinned", min=0.0)
+    dropout_ramp: float = opt(0.0, "passes over which word dropout then rises from 0 to --dropout (0 = at once)",
+                              min=0.0)
     precision: Precision = opt("auto", "auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32")
     resume: bool = opt(False, "continue the checkpoint in --out exactly")
     overwrite: bool = opt(False, "start again over an existing run")
@@ -197,3 +201,21 @@ def planned_steps(t: TrainConfig, n_train: int) -> int:
     else:
         n = t.max_steps
     return max(1, min(n, t.max_steps) if t.max_steps > 0 else n)
+
+
+def lr_at(t: TrainConfig, step: int, progress: float) -> float:
+    """Linear warmup, then cosine decay to lr * min_lr_frac as progress goes 0 -> 1."""
+    import math
+    if step < t.warmup:
+        return t.lr * (step + 1) / t.warmup
+    p = min(max(progress, 0.0), 1.0)
+    return t.lr * (t.min_lr_frac + (1 - t.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def dropout_at(cfg: RunConfig, passes: float) -> float:
+    """Word dropout after this many passes over the training text: none before --dropout-start, then rising
+    linearly over --dropout-ramp passes to --dropout."""
+    t, p = cfg.train, passes - cfg.train.dropout_start
+    if p < 0:
+        return 0.0
+    return cfg.model.dropout * (min(1.0, p / t.dropout_ramp) if t.dropout_ramp > 0 else 1.0)

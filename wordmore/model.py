@@ -116,6 +116,8 @@ class ContextMLP(nn.Module):
         if self.direct is not None:
             nn.init.normal_(self.direct.weight, std=1.0 / (cfg.n_ctx * D) ** 0.5)
         self.generator: torch.Generator | None = None  # used by the neg head for noise samples
+        # this step's word dropout (<= cfg.dropout; the trainer may ramp it): a tensor, so a CUDA graph reads it
+        self.register_buffer("word_dropout", torch.tensor(float(cfg.dropout)), persistent=False)
         if cfg.head == "softmax":
             self.out = nn.Linear(H, V)
             nn.init.normal_(self.out.weight, std=0.01 / H ** 0.5)  # not over-confident at init
@@ -181,8 +183,8 @@ class ContextMLP(nn.Module):
         mm_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None  # what F.linear reads
         emb = self.rows(self.C, idx, mm_dtype)  # (B, T, D)
         if self.training and self.cfg.dropout > 0:  # word dropout: whole window words, one draw per word
-            keep = torch.empty(emb.shape[:2], device=emb.device).bernoulli_(1 - self.cfg.dropout)  # (B, T)
-            emb = emb * (keep / (1 - self.cfg.dropout)).unsqueeze(-1).to(emb.dtype)  # (B, T, D)
+            keep = torch.rand(emb.shape[:2], device=emb.device) >= self.word_dropout  # (B, T)
+            emb = emb * (keep / (1 - self.word_dropout)).unsqueeze(-1).to(emb.dtype)  # (B, T, D)
         x = emb.flatten(1)  # (B, T*D)
         if self.direct is None:
             return self.hidden(x)  # (B, H)

@@ -14,7 +14,7 @@ import torch
 from .atomic import atomic_write_text
 from .checkpoint import restore_rng, resume_config, rng_state, save_checkpoint
 from .ckptcheck import CKPT_FORMAT, optim_fits
-from .config import RunConfig, TrainConfig, planned_steps
+from .config import RunConfig, dropout_at, lr_at, planned_steps
 from .batch import Batcher, subsample_keep, thin_seed
 from .corpus import prepare
 from .embeddings import Embeddings, join_tables
@@ -25,14 +25,6 @@ from .runlock import RunLock
 from .runtime import Interrupted, Runtime, StopSignals, sync
 from .step import GraphedStep, TrainStep, evaluate_loss
 from .vocab import Vocab
-
-def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
-    """Linear warmup, then cosine decay to lr * min_lr_frac as progress goes 0 -> 1."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    p = min(max(progress, 0.0), 1.0)
-    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
-
 
 STOP_EVERY = 10  # steps between the ranks' agreement on stopping, under torchrun
 UNDERTRAINED = 0.8  # a run stopped (budget, signal) before this share of its planned steps says so
@@ -82,7 +74,8 @@ class Trainer:
             self._restore(state)
         self._write_run_files()
         self._build_batches(corpus)
-        self.plan = planned_steps(self.tc, self.bat["train"].n)  # this run's length in steps
+        self.n_train = self.bat["train"].n  # targets in one pass
+        self.plan = planned_steps(self.tc, self.n_train)  # this run's length in steps
         self.t_loop = time.time()
 
     def _build_model(self) -> None:
@@ -179,6 +172,7 @@ class Trainer:
                     reason = why
                     break
                 lr = lr_at(self.tc, self.step, self._progress())
+                self.model.word_dropout.fill_(dropout_at(self.cfg, self.step * self.tc.batch_size / self.n_train))
                 try:
                     loss = self.step_once(lr, stopper)
                 except Interrupted:  # during the draw: the state is the last step's, the checkpoint below
