@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,8 +24,7 @@ def _plotly():
     try:
         import plotly.graph_objects as go
     except ImportError:
-        raise WordmoreError("the explorer page needs plotly: pip install plotly "
-                            "(or pip install 'wordmore[explore]')") from None
+        raise WordmoreError("the explorer needs plotly: pip install plotly (or pip install 'wordmore[explore]')") from None
     return go
 
 
@@ -292,14 +292,14 @@ def _figure(go, emb: Embeddings, maps: dict, hi: dict, shown: list[int], pairs) 
         traces, views[m] = _proj_traces(go, emb, m, np.asarray(Y, dtype=np.float32), hi, shown, pairs, n == 0)
         data += traces
 
-    def look(m, how):
-        v = views[m]
-        return {"title.text": how, "scene.camera": v["camera"], "scene.annotations": v["annotations"],
+    def look(m, how):  # the title wrapped, clear of plotly's mode bar
+        v, title = views[m], "<br>".join(textwrap.wrap(how, 80))
+        return {"title.text": title, "scene.camera": v["camera"], "scene.annotations": v["annotations"],
                 **{f"scene.{a}axis.range": r for a, r in zip("xyz", v["ranges"])}}
     axis = {"showticklabels": False, "tickvals": [], "title": {"text": ""}, "showspikes": False,
             "showbackground": False, "showline": False, "zeroline": False, "showgrid": False}  # PCA axes mean nothing
     m0, (_, how0) = next(iter(maps.items()))
-    layout = {"height": 760, "margin": {"l": 0, "r": 0, "t": 40, "b": 0},
+    layout = {"height": 760, "margin": {"l": 0, "r": 0, "t": 56, "b": 0},
               "title": {"text": how0, "font": {"size": 13}, "x": 0.02},
               "scene": {"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube", "bgcolor": "#f5f7fb"},
               "legend": {"x": 0.01, "y": 0.95, "bgcolor": "rgba(255,255,255,0.7)"},
