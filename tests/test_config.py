@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from wordmore.cli import build_parser
-from wordmore.config import PRESETS, SECTIONS, ModelConfig, RunConfig, dropout_at, resolve_config
+from wordmore.config import PRESETS, SECTIONS, ModelConfig, RunConfig, dropout_at, expected_passes, resolve_config
 from wordmore.errors import WordmoreError
 from wordmore.options import field_choices
 
@@ -97,11 +97,18 @@ def test_length_in_passes_scales_with_the_corpus_and_a_hand_given_length_wins():
         resolve_config("char", {"train": {"max_steps": 0}}).validate()
 
 
-def test_word_dropout_ramps_over_passes_then_holds():
-    cfg = resolve_config("word", {"model": {"dropout": 0.4}, "train": {"dropout_ramp": 8.0}})
-    assert [dropout_at(cfg, p) for p in (0, 2, 4, 8, 20)] == pytest.approx([0.0, 0.1, 0.2, 0.4, 0.4])
-    cfg.train.dropout_ramp = 0.0  # no ramp: the full rate from the first step
-    assert dropout_at(cfg, 0) == pytest.approx(0.4)
-    cfg.train.dropout_start, cfg.train.dropout_ramp = 3.0, 2.0  # none for 3 passes, then 2 passes of rise
-    assert [dropout_at(cfg, p) for p in (0, 2.9, 3, 4, 5, 9)] == pytest.approx([0, 0, 0, 0.2, 0.4, 0.4])
-    assert dropout_at(resolve_config("word", {}), 5) == PRESETS["word"]["model"].get("dropout", 0.0)
+def test_word_dropout_follows_the_passes_a_run_is_expected_to_make():
+    cfg = resolve_config("word", {"model": {"dropout": 0.4}, "train": {"dropout_passes": 8.0, "minutes": 0}})
+    t = cfg.train
+    assert expected_passes(t, plan=1000, n_train=t.batch_size * 250, step=0, elapsed=0.0) == pytest.approx(4.0)
+    for passes, rate in ((0, 0.0), (2, 0.1), (8, 0.4), (20, 0.4)):  # the share earned, up to --dropout
+        t.expected_passes = passes
+        assert dropout_at(cfg) == pytest.approx(rate)
+    t.dropout_passes = 0.0  # off: --dropout on every run
+    assert dropout_at(cfg) == pytest.approx(0.4)
+    t.minutes, t.warmup = 10.0, 100  # a budget: nothing known before the warmup ends, then the speed decides
+    assert expected_passes(t, plan=1000, n_train=t.batch_size * 250, step=99, elapsed=6.0) == 0.0
+    # 100 steps in 6 s: 10 minutes allow about 9,700 steps, more than the plan's 1,000 (4 passes)
+    assert expected_passes(t, plan=1000, n_train=t.batch_size * 250, step=100, elapsed=6.0) == pytest.approx(4.0)
+    # 100 steps in 120 s: about 485 steps, 1.9 passes
+    assert expected_passes(t, plan=1000, n_train=t.batch_size * 250, step=100, elapsed=120.0) == pytest.approx(1.9)

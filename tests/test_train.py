@@ -13,7 +13,7 @@ import torch
 
 from wordmore.cli import main
 from wordmore.checkpoint import load_checkpoint, load_model
-from wordmore.config import TrainConfig, resolve_config
+from wordmore.config import RunConfig, TrainConfig, dropout_at, resolve_config
 from wordmore.corpus import prepare
 from wordmore.train import lr_at, train
 
@@ -52,7 +52,7 @@ def test_same_seed_same_losses(names_file, tmp_path):
 @pytest.mark.parametrize("level,extra", [("char", []), ("word", ["--head", "neg", "--negatives", "8"]),
                                          ("word", ["--head", "adaptive", "--cutoffs", "10"]),
                                          ("word", ["--head", "sampled", "--negatives", "8", "--direct"]),
-                                         ("word", ["--dropout", "0.4", "--dropout-start", "0.2", "--dropout-ramp", "0.5"])])
+                                         ("word", ["--dropout", "0.4", "--dropout-passes", "50"])])
 def test_resume_is_exact(names_file, words_file, tmp_path, level, extra):
     data = str(names_file if level == "char" else words_file)
     common = ["--level", level, "--dataset", data, "--max-steps", "40", "--min-count", "1", *TINY, *extra]
@@ -276,6 +276,21 @@ def test_epochs_set_the_steps_and_a_budget_stop_is_flagged_undertrained(words_fi
     assert out[-1] == f"undertrained: stopped at {s['step']:,} of 100,000 steps (time budget); the vectors are from " \
         "a model that did not finish its plan: continue with --resume, or give it more --minutes"
     assert out[-2].startswith("  king - man + woman")  # the royal table, then the warning on the last line
+
+
+def test_word_dropout_follows_the_passes_planned_or_allowed_by_the_budget(words_file, tmp_path, capsys):
+    common = ["--level", "word", "--dataset", str(words_file), "--min-count", "1", *TINY, "--head", "sampled",
+              "--negatives", "8", "--dropout", "0.3", "--dropout-passes", "1000"]
+    assert run([*common, "--out", str(tmp_path / "e"), "--epochs", "0.2"]) == 0  # no budget: the plan's passes
+    t = json.loads((tmp_path / "e" / "config.json").read_text())["train"]
+    steps = json.loads((tmp_path / "e" / "summary.json").read_text())["planned_steps"]
+    assert 0.2 <= t["expected_passes"] < 0.2 + 0.2 / steps  # 0.2 passes, rounded up to whole steps
+    assert "word dropout" not in capsys.readouterr().out
+    assert run([*common, "--out", str(tmp_path / "b"), "--max-steps", "60", "--minutes", "5"]) == 0
+    cfg = RunConfig.from_dict(load_checkpoint(tmp_path / "b" / "ckpt.pt")["config"])
+    assert 0 < cfg.train.expected_passes <= 60 * 32 / 100  # decided after the warmup; the plan caps it
+    assert dropout_at(cfg) == pytest.approx(0.3 * cfg.train.expected_passes / 1000)
+    assert f"word dropout {dropout_at(cfg):.3f}: the budget allows about" in capsys.readouterr().out
 
 
 def test_a_run_evaluates_twenty_times_unless_told(names_file, tmp_path):

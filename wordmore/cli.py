@@ -167,7 +167,8 @@ def _highlights() -> dict:
 def cmd_train(args, overrides) -> int:
     from .config import resolve_config
     cfg = resolve_config(args.level, overrides).validate()
-    from .train import train, undertrained_line
+    from .runs import undertrained_line
+    from .train import train
     summary = train(cfg)
     if summary.get("interrupted"):
         return 130

@@ -93,10 +93,10 @@ class TrainConfig:
                                    "dropped words close up, so windows reach past them (0 = off)", min=0.0)
     compile: bool = opt(False, "torch.compile the model")
     cuda_graph: bool = opt(True, "one CUDA GPU: capture the whole step once as a CUDA graph and replay it")
-    dropout_start: float = opt(0.0, "passes over the training text before word dropout begins: a short run learns "
-                               "unhindered, a long one (where a small corpus overfits) is thinned", min=0.0)
-    dropout_ramp: float = opt(0.0, "passes over which word dropout then rises from 0 to --dropout (0 = at once)",
-                              min=0.0)
+    dropout_passes: float = opt(0.0, "a run expected to make fewer passes over its text than this gets that share of "
+                                "--dropout (under --minutes: the passes the budget allows at the speed of the first "
+                                "steps); 0 = --dropout on every run", min=0.0)
+    expected_passes: float = field(default=0.0, metadata=INTERNAL)  # set by the trainer, kept in the checkpoint
     precision: Precision = opt("auto", "auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32")
     resume: bool = opt(False, "continue the checkpoint in --out exactly")
     overwrite: bool = opt(False, "start again over an existing run")
@@ -212,10 +212,19 @@ def lr_at(t: TrainConfig, step: int, progress: float) -> float:
     return t.lr * (t.min_lr_frac + (1 - t.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def dropout_at(cfg: RunConfig, passes: float) -> float:
-    """Word dropout after this many passes over the training text: none before --dropout-start, then rising
-    linearly over --dropout-ramp passes to --dropout."""
-    t, p = cfg.train, passes - cfg.train.dropout_start
-    if p < 0:
+def expected_passes(t: TrainConfig, plan: int, n_train: int, step: int, elapsed: float) -> float:
+    """The passes over its text a run is expected to make: its plan's; under a time budget, those the budget allows
+    at the speed of its steps so far, once past the lr warmup (0 before), rounded so every rank agrees."""
+    if not t.minutes:
+        return plan * t.batch_size / n_train
+    if step < max(t.warmup, 20):
         return 0.0
-    return cfg.model.dropout * (min(1.0, p / t.dropout_ramp) if t.dropout_ramp > 0 else 1.0)
+    return round(min(plan, step * t.minutes * 60 * 0.97 / max(elapsed, 1e-9)) * t.batch_size / n_train, 1)
+
+
+def dropout_at(cfg: RunConfig) -> float:
+    """This run's word dropout: --dropout, or with --dropout-passes the share the run's expected passes earn."""
+    t = cfg.train
+    if t.dropout_passes <= 0:
+        return cfg.model.dropout
+    return cfg.model.dropout * min(1.0, t.expected_passes / t.dropout_passes)

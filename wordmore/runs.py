@@ -107,3 +107,13 @@ def run_dir(arg: str | None, level: str = "char") -> Path:
     if not (p / "ckpt.pt").exists():
         raise WordmoreError(f"{p} holds no ckpt.pt: is it a finished run directory?")
     return p
+
+
+UNDERTRAINED = 0.8  # a run stopped (budget, signal) before this share of its planned steps says so
+
+
+def undertrained_line(summary: dict) -> str:
+    """The warning for a run stopped before 80 % of its plan."""
+    return (f"undertrained: stopped at {summary['step']:,} of {summary['planned_steps']:,} steps "
+            f"({summary['stopped']}); the vectors are from a model that did not finish its plan: "
+            f"continue with --resume, or give it more --minutes")

@@ -14,7 +14,7 @@ import torch
 from .atomic import atomic_write_text
 from .checkpoint import restore_rng, resume_config, rng_state, save_checkpoint
 from .ckptcheck import CKPT_FORMAT, optim_fits
-from .config import RunConfig, dropout_at, lr_at, planned_steps
+from .config import RunConfig, dropout_at, expected_passes, lr_at, planned_steps
 from .batch import Batcher, subsample_keep, thin_seed
 from .corpus import prepare
 from .embeddings import Embeddings, join_tables
@@ -22,12 +22,12 @@ from .errors import WordmoreError
 from .model import ContextMLP
 from .optim import build_optimizers, optim_state
 from .runlock import RunLock
+from .runs import UNDERTRAINED, undertrained_line
 from .runtime import Interrupted, Runtime, StopSignals, sync
 from .step import GraphedStep, TrainStep, evaluate_loss
 from .vocab import Vocab
 
 STOP_EVERY = 10  # steps between the ranks' agreement on stopping, under torchrun
-UNDERTRAINED = 0.8  # a run stopped (budget, signal) before this share of its planned steps says so
 
 
 def train(cfg: RunConfig, log=print) -> dict:
@@ -77,6 +77,7 @@ class Trainer:
         self.n_train = self.bat["train"].n  # targets in one pass
         self.plan = planned_steps(self.tc, self.n_train)  # this run's length in steps
         self.t_loop = time.time()
+        self._plan_dropout()
 
     def _build_model(self) -> None:
         tc, mc, dev = self.tc, self.cfg.model, self.rt.device
@@ -107,6 +108,18 @@ class Trainer:
         self.best_val = float(state.get("best_val", self.best_val))
         restore_rng(state["rng"], self.gen, self.say)
         self.say(f"resumed {self.out} at step {self.step}")
+
+    def _plan_dropout(self) -> None:
+        """This run's word dropout, from the passes it is expected to make (under a time budget decided once)."""
+        tc, mc = self.tc, self.cfg.model
+        if not (tc.minutes and tc.expected_passes):
+            tc.expected_passes = expected_passes(tc, self.plan, self.n_train, self.step, self._elapsed())
+            if tc.expected_passes and self.rt.is_main:
+                atomic_write_text(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=1))
+            if tc.minutes and tc.expected_passes and mc.dropout > 0 and tc.dropout_passes > 0:
+                self.say(f"word dropout {dropout_at(self.cfg):.3f}: the budget allows about {tc.expected_passes:g} "
+                         f"passes at this speed, and --dropout {mc.dropout:g} needs {tc.dropout_passes:g}")
+        self.model.word_dropout.fill_(dropout_at(self.cfg))
 
     def _write_run_files(self) -> None:
         cfg, mc, model = self.cfg, self.cfg.model, self.model
@@ -172,13 +185,14 @@ class Trainer:
                     reason = why
                     break
                 lr = lr_at(self.tc, self.step, self._progress())
-                self.model.word_dropout.fill_(dropout_at(self.cfg, self.step * self.tc.batch_size / self.n_train))
                 try:
                     loss = self.step_once(lr, stopper)
                 except Interrupted:  # during the draw: the state is the last step's, the checkpoint below
                     reason = f"signal {stopper.name}"
                     break
                 self._after_step(loss, lr)
+                if not self.tc.expected_passes:
+                    self._plan_dropout()
         return self._finish(reason)
 
     def _progress(self) -> float:
@@ -344,10 +358,3 @@ class Trainer:
     def _say_undertrained(self, summary: dict) -> None:
         if summary.get("undertrained"):
             self.say(undertrained_line(summary))
-
-
-def undertrained_line(summary: dict) -> str:
-    """The warning for a run stopped before 80 % of its plan."""
-    return (f"undertrained: stopped at {summary['step']:,} of {summary['planned_steps']:,} steps "
-            f"({summary['stopped']}); the vectors are from a model that did not finish its plan: "
-            f"continue with --resume, or give it more --minutes")
