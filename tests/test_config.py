@@ -106,9 +106,12 @@ def test_word_dropout_follows_the_passes_a_run_is_expected_to_make():
         assert dropout_at(cfg) == pytest.approx(rate)
     t.dropout_passes = 0.0  # off: --dropout on every run
     assert dropout_at(cfg) == pytest.approx(0.4)
-    t.minutes, t.warmup = 10.0, 100  # a budget: nothing known before the warmup ends, then the speed decides
-    assert expected_passes(t, plan=1000, n_train=t.batch_size * 250, step=99, elapsed=6.0) == 0.0
-    # 100 steps in 6 s: 10 minutes allow about 9,700 steps, more than the plan's 1,000 (4 passes)
-    assert expected_passes(t, plan=1000, n_train=t.batch_size * 250, step=100, elapsed=6.0) == pytest.approx(4.0)
-    # 100 steps in 120 s: about 485 steps, 1.9 passes
-    assert expected_passes(t, plan=1000, n_train=t.batch_size * 250, step=100, elapsed=120.0) == pytest.approx(1.9)
+    t.minutes, t.warmup = 10.0, 100  # a budget: undecided until 50 steps past the probe, then the speed decides
+    n = t.batch_size * 250  # 4 passes in the plan's 1,000 steps
+    assert expected_passes(t, 1000, n, step=99, elapsed=9.0) == 0.0  # no probe yet
+    assert expected_passes(t, 1000, n, step=99, elapsed=9.0, probe=(50, 6.0)) == 0.0  # 49 steps past it
+    # 50 steps in 3 s after a slow start: 10 minutes allow far more than the plan
+    assert expected_passes(t, 1000, n, step=100, elapsed=9.0, probe=(50, 6.0)) == pytest.approx(4.0)
+    # 50 steps in 60 s: 100 + (582 - 70) * 50 / 60 = 526.7 steps, 2.11 passes
+    assert expected_passes(t, 1000, n, step=100, elapsed=70.0, probe=(50, 10.0)) == pytest.approx(2.11)
+    assert expected_passes(t, 10**6, n * 10**6, step=100, elapsed=70.0, probe=(50, 10.0)) == 0.01  # never 0 once decided

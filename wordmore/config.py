@@ -212,14 +212,17 @@ def lr_at(t: TrainConfig, step: int, progress: float) -> float:
     return t.lr * (t.min_lr_frac + (1 - t.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def expected_passes(t: TrainConfig, plan: int, n_train: int, step: int, elapsed: float) -> float:
+def expected_passes(t: TrainConfig, plan: int, n_train: int, step: int, elapsed: float,
+                    probe: tuple[int, float] | None = None) -> float:
     """The passes over its text a run is expected to make: its plan's; under a time budget, those the budget allows
-    at the speed of its steps so far, once past the lr warmup (0 before), rounded so every rank agrees."""
+    at the speed since probe (step, elapsed), once max(warmup, 20) // 2 steps past it (0 before: undecided)."""
     if not t.minutes:
         return plan * t.batch_size / n_train
-    if step < max(t.warmup, 20):
+    if probe is None or step - probe[0] < max(t.warmup, 20) // 2:
         return 0.0
-    return round(min(plan, step * t.minutes * 60 * 0.97 / max(elapsed, 1e-9)) * t.batch_size / n_train, 1)
+    speed = (step - probe[0]) / max(elapsed - probe[1], 1e-9)  # steps/s, start-up (compile, capture) left out
+    steps = min(plan, step + (t.minutes * 60 * 0.97 - elapsed) * speed)
+    return max(0.01, round(steps * t.batch_size / n_train, 2))  # rounded: every rank the same; never 0 once decided
 
 
 def dropout_at(cfg: RunConfig) -> float:

@@ -69,7 +69,7 @@ class Trainer:
             raise WordmoreError(f"corpus is smaller than the context window: {corpus.meta['tokens']['train']} "
                                 f"training tokens, window of {mc.n_ctx}")
         self._build_model()
-        self.step, self.elapsed_before, self.best_val, self.start_step = 0, 0.0, float("inf"), 0
+        self.step, self.elapsed_before, self.best_val, self.start_step, self.probe = 0, 0.0, float("inf"), 0, None
         if state is not None:
             self._restore(state)
         self._write_run_files()
@@ -112,13 +112,14 @@ class Trainer:
     def _plan_dropout(self) -> None:
         """This run's word dropout, from the passes it is expected to make (under a time budget decided once)."""
         tc, mc = self.tc, self.cfg.model
-        if not (tc.minutes and tc.expected_passes):
-            tc.expected_passes = expected_passes(tc, self.plan, self.n_train, self.step, self._elapsed())
+        if self.step - self.start_step == max(tc.warmup, 20) // 2:  # the budget's speed is measured from here
+            self.probe = (self.step, self._elapsed())
+        if not (tc.minutes and tc.expected_passes):  # under torchrun DDP broadcasts rank 0's buffer each forward
+            tc.expected_passes = expected_passes(tc, self.plan, self.n_train, self.step, self._elapsed(), self.probe)
             if tc.expected_passes and self.rt.is_main:
                 atomic_write_text(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=1))
             if tc.minutes and tc.expected_passes and mc.dropout > 0 and tc.dropout_passes > 0:
-                self.say(f"word dropout {dropout_at(self.cfg):.3f}: the budget allows about {tc.expected_passes:g} "
-                         f"passes at this speed, and --dropout {mc.dropout:g} needs {tc.dropout_passes:g}")
+                self.say(f"word dropout {dropout_at(self.cfg):.3f}: the budget allows {tc.expected_passes:g} passes")
         self.model.word_dropout.fill_(dropout_at(self.cfg))
 
     def _write_run_files(self) -> None:
@@ -347,11 +348,10 @@ class Trainer:
         emb = Embeddings(self.vocab.itos, vecs, lowercase=self.cfg.tokenizer.lowercase, counts=self.vocab.counts)
         emb.save_word2vec(self.out / "embeddings.vec")
         atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=1))
-        nan = float("nan")
         ppl = (f" (test perplexity {math.exp(min(summary['test_loss'], 50)):.1f})"
                if self.tc.level == "word" and self.model.normalised() and "test_loss" in summary else "")
-        self.say(f"done: {self.step} steps ({reason}) in {seconds:.1f}s, val loss {summary.get('val_loss', nan):.4f}, "
-                 f"test loss {summary.get('test_loss', nan):.4f}{ppl}")
+        self.say(f"done: {self.step} steps ({reason}) in {seconds:.1f}s, val loss {summary.get('val_loss', math.nan):.4f}, "
+                 f"test loss {summary.get('test_loss', math.nan):.4f}{ppl}")
         self.say(f"run directory: {self.out} (ckpt.pt, config.json, vocab.json, metrics.jsonl, embeddings.vec)")
         self._say_undertrained(summary)
 
