@@ -31,6 +31,7 @@ def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):
     assert gpu.to_dict() == cpu.to_dict()
     t = cpu.train
     assert (t.batch_size, t.subsample, t.subsample_context, cpu.model.vectors) == (8192, 1e-4, 1e-3, "joined")
+    assert (cpu.model.dropout, t.dropout_passes) == (0.3, 11.5)  # full word dropout at the preset's 11.5 passes
     assert resolve_config("word", {"train": {"batch_size": 64}}).train.batch_size == 64  # a flag wins
     assert resolve_config("word", {"train": {"subsample_context": 0.0}}).train.subsample_context == 0.0
     assert resolve_config("char", {}).train.subsample_context == 0.0

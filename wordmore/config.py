@@ -118,10 +118,11 @@ PRESETS = {
         "data": {"dataset": "fairy", "min_count": 5, "max_vocab": 30000, "val_frac": 0.02, "test_frac": 0.02},
         "tokenizer": {"lowercase": True, "punct": False},
         "model": {"context": 4, "window": "both", "n_embd": 100, "n_hidden": 100, "n_layer": 1,
-                  "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True, "vectors": "joined"},
+                  "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True, "vectors": "joined",
+                  "dropout": 0.3},
         "train": {"batch_size": 8192, "lr": 1e-2, "epochs": 11.5, "max_steps": 0, "minutes": 9.0, "precision": "auto",
                   "eval_tokens": 20000, "subsample": 1e-4, "subsample_context": 1e-3,
-                  "warmup": 200, "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 1000},
+                  "warmup": 200, "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 1000, "dropout_passes": 11.5},
     },
 }
 
