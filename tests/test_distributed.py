@@ -20,7 +20,7 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", WORDMORE_DIST_TIMEOUT="30")
 
 def _common(words_file, steps):
     return ["--level", "word", "--dataset", str(words_file), "--max-steps", str(steps), "--min-count", "1",
-            "--head", "softmax", "--precision", "fp32", *TINY]
+            "--head", "softmax", "--precision", "fp32", "--dropout", "0", *TINY]  # masks are drawn per rank
 
 
 def _torchrun(args, nproc=2, launcher=("--standalone",)):
