@@ -17,7 +17,8 @@ def test_presets_then_overrides():
 
 def test_word_preset_joins_untied_tables_and_flags_win():
     m = resolve_config("word", {}).model
-    assert (m.tie, m.vectors, m.direct) == (False, "joined", True)
+    assert (m.tie, m.vectors, m.direct, m.cross) == (False, "joined", True, 0.2)
+    assert resolve_config("char", {}).model.cross == 0.0  # one table: nothing to cross
     assert resolve_config("word", {"model": {"tie": True}}).model.tie  # a flag wins
     assert resolve_config("word", {"model": {"vectors": "input"}}).model.vectors == "input"
     assert resolve_config("char", {}).model.vectors == "input"

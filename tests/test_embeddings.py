@@ -371,3 +371,23 @@ def test_joined_tables_give_the_mean_of_their_cosines():
         return X[i] @ X[j] / np.linalg.norm(X[i]) / np.linalg.norm(X[j])
     a, b = all_but_the_top(A, 1), all_but_the_top(B, 1)
     assert abs(cos(J, 3, 7) - (cos(a, 3, 7) + cos(b, 3, 7)) / 2) < 1e-5
+
+
+def test_cross_joined_tables_are_the_cosines_of_their_kernel():
+    from wordmore.embeddings import all_but_the_top, join_tables
+    rng = np.random.default_rng(2)
+    A, B = rng.normal(size=(40, 30)), rng.normal(size=(40, 30))  # (40, 30)
+    a, b = (X / np.linalg.norm(X, axis=1, keepdims=True) for X in (all_but_the_top(A, 1), all_but_the_top(B, 1)))
+    for mu in (0.2, 0.7):
+        J = join_tables([A, B], cross=mu)  # (40, 60): the same width as without cross
+        R = a @ a.T + b @ b.T + mu * (a @ b.T + b @ a.T)  # (40, 40) the kernel, computed directly
+        d = np.sqrt(np.diag(R))
+        assert J.shape == (40, 60) and np.allclose(J @ J.T, R / d[:, None] / d[None, :], atol=1e-5)
+    s = a + b  # cross 1: Levy et al.'s w + c, the cosine of the sums
+    s /= np.linalg.norm(s, axis=1, keepdims=True)
+    J = join_tables([A, B], cross=1.0)
+    assert np.allclose(J @ J.T, s @ s.T, atol=1e-5)
+    assert not np.allclose(join_tables([A, B], cross=0.2) @ join_tables([A, B], cross=0.2).T,
+                           join_tables([A, B]) @ join_tables([A, B]).T, atol=1e-3)
+    with pytest.raises(WordmoreError):
+        join_tables([A, B[:, :20]], cross=0.2)

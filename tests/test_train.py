@@ -316,5 +316,7 @@ def test_a_word_run_writes_its_two_tables_joined(words_file, tmp_path):
     M = model.window_map().detach().numpy()  # (8, 8)
     emb = Embeddings.load(tmp_path / "r")
     assert emb.vectors.shape == (C.shape[0], 16)
-    assert abs(emb.vectors - join_tables([C @ M, out])).max() < 1e-5  # the .vec keeps 6 decimals
-    assert abs(emb.vectors - join_tables([C, out])).max() > 1e-3  # C itself is not what was written
+    assert cfg.model.cross == 0.2  # the preset's: the two tables' cross terms weigh in
+    assert abs(emb.vectors - join_tables([C @ M, out], 0.2)).max() < 1e-5  # the .vec keeps 6 decimals
+    assert abs(emb.vectors - join_tables([C @ M, out])).max() > 1e-3  # not the plain join
+    assert abs(emb.vectors - join_tables([C, out], 0.2)).max() > 1e-3  # C itself is not what was written

@@ -42,6 +42,9 @@ class ModelConfig:
                            "first layer, averaged over the window, beside the output table where it is one of its "
                            "own, not tied or adaptive; each centred, its top direction removed, its rows set to "
                            "unit length)")
+    cross: float = opt(0.0, "joined vectors: weight of the cross terms, where one word's context row meets the other's "
+                       "output row (a.a' + b.b' + cross (a.b' + b.a'); 1 = the cosine of their sums, Levy et al. 2015)",
+                       min=0.0, max=1.0)
 
     @property
     def n_ctx(self) -> int:
@@ -119,7 +122,7 @@ PRESETS = {
         "tokenizer": {"lowercase": True, "punct": False},
         "model": {"context": 4, "window": "both", "n_embd": 100, "n_hidden": 100, "n_layer": 1,
                   "head": "sampled", "emb_init": 0.01, "negatives": 512, "direct": True, "vectors": "joined",
-                  "dropout": 0.3},
+                  "cross": 0.2, "dropout": 0.3},
         "train": {"batch_size": 8192, "lr": 1e-2, "epochs": 11.5, "max_steps": 0, "minutes": 9.0, "precision": "auto",
                   "eval_tokens": 20000, "subsample": 1e-4, "subsample_context": 1e-3,
                   "warmup": 200, "weight_decay": 0.0, "grad_clip": 0.0, "ckpt_every": 1000, "dropout_passes": 11.5},

@@ -176,14 +176,25 @@ def all_but_the_top(V: np.ndarray, d: int) -> np.ndarray:
     return X.astype(np.float32)
 
 
-def join_tables(tables: list[np.ndarray]) -> np.ndarray:
+def join_tables(tables: list[np.ndarray], cross: float = 0.0) -> np.ndarray:
     """Word vectors from several per-word tables: each centred, its top direction (the paper's D/100 for D=100)
-    removed and its rows set to unit length, side by side; cosines are then the mean of the tables' cosines."""
+    removed and its rows set to unit length, side by side; cosines are then the mean of the tables' cosines.
+
+    cross (two tables in one space, as context and output rows): cosines are those of the kernel
+    a.a' + b.b' + cross (a.b' + b.a'), where one word's context row meets the other's output row (1: the
+    cosine of the sums a + b, Levy et al. 2015's w + c); each half leans toward the other by t, in the same width."""
     parts = []
     for T in tables:
         X = all_but_the_top(T, max(1, round(T.shape[1] / 100)))  # (V, D)
         parts.append(X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12))
-    return np.hstack(parts) / np.sqrt(len(parts))  # (V, sum D) unit rows
+    if not cross:
+        return np.hstack(parts) / np.sqrt(len(parts))  # (V, sum D) unit rows
+    if len(parts) != 2 or parts[0].shape != parts[1].shape:
+        raise WordmoreError("cross needs two tables of one width")
+    a, b = parts
+    t = (1 - math.sqrt(1 - cross * cross)) / cross  # 2t / (1 + t^2) = cross
+    J = np.hstack([a + t * b, b + t * a])  # (V, 2D): J.J' = (1 + t^2)(a.a' + b.b') + 2t(a.b' + b.a')
+    return J / np.maximum(np.linalg.norm(J, axis=1, keepdims=True), 1e-12)
 
 
 def similar_scores(U: np.ndarray, pos: np.ndarray, neg: np.ndarray, method: str = "add") -> np.ndarray:
