@@ -219,6 +219,7 @@ CRAFTED = {
     "no rng for resume": (_drop("rng"), "no 'rng'"),
     "rng without torch": (_drop("rng", "torch"), "rng torch is not a byte tensor"),
     "rng too short": (lambda s: s["rng"].__setitem__("gen", s["rng"]["gen"][:10]), "rng states have 10"),
+    "a GPU rng state of floats": (_set("rng", "cuda", value=torch.zeros(16)), "rng cuda is not a byte tensor"),
     "no optim for resume": (_drop("optim"), "no 'optim'"),
     "optim of another layout": (_set("optim", "sparse", value={"state": {}, "param_groups": []}), r"optim\.\w+"),
     "optim a list": (_set("optim", value=[]), "optim is not a mapping"),
@@ -335,3 +336,24 @@ def test_stop_signals_keep_an_ignored_hangup():
             assert signal.getsignal(signal.SIGTERM) == stopper._handle  # the others still stop it
     finally:
         signal.signal(signal.SIGHUP, old)
+
+
+def test_rng_state_round_trips_and_names_a_gpu_generator_only_on_a_gpu():
+    from wordmore.checkpoint import restore_rng, rng_state
+    gen = torch.Generator().manual_seed(3)
+    state = rng_state(gen)
+    assert "cuda" not in state  # a CPU run: the dropout masks come from torch's CPU generator, saved as "torch"
+    a = (torch.rand(4, generator=gen), torch.rand(4))
+    restore_rng(state, gen)
+    assert torch.equal(a[0], torch.rand(4, generator=gen)) and torch.equal(a[1], torch.rand(4))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_rng_state_keeps_the_gpu_default_generator():
+    from wordmore.checkpoint import restore_rng, rng_state
+    gen = torch.Generator(device="cuda").manual_seed(3)
+    state = rng_state(gen)
+    assert state["cuda"].dtype == torch.uint8
+    a = torch.rand(8, device="cuda")  # the default CUDA generator: what word dropout draws from on a GPU
+    restore_rng(state, gen)
+    assert torch.equal(a, torch.rand(8, device="cuda"))

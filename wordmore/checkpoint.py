@@ -48,14 +48,20 @@ def load_model(run_dir, device="cpu") -> tuple[ContextMLP, Vocab, RunConfig, dic
 
 
 def rng_state(gen: torch.Generator) -> dict:
-    """The batch generator's and torch's RNG states, for an exact resume."""
-    return {"gen": gen.get_state(), "gen_device": str(gen.device), "torch": torch.get_rng_state()}
+    """The batch generator's and torch's RNG states, for an exact resume; on a GPU also its default generator's,
+    which draws the word dropout's masks there."""
+    state = {"gen": gen.get_state(), "gen_device": str(gen.device), "torch": torch.get_rng_state()}
+    if gen.device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(gen.device)
+    return state
 
 
 def restore_rng(state: dict, gen: torch.Generator, log=print) -> None:
     """Set the RNG states saved by rng_state (batches differ when the checkpoint came from another device)."""
     if state.get("gen_device") == str(gen.device):
         gen.set_state(state["gen"])
+        if "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], gen.device)
     else:
         log(f"warning: checkpoint was written on {state.get('gen_device')}; batches after resume differ")
     torch.set_rng_state(state["torch"])

@@ -145,7 +145,7 @@ def _check_rng(rng) -> None:
     if not isinstance(rng, dict) or not isinstance(rng.get("gen_device"), str):
         raise _Bad("rng is not a mapping with gen, gen_device and torch")
     n = torch.get_rng_state().numel()
-    for k in ("gen", "torch"):
+    for k in ("gen", "torch") + (("cuda",) if "cuda" in rng else ()):
         t = rng.get(k)
         if not isinstance(t, torch.Tensor) or t.dtype != torch.uint8 or t.dim() != 1:
             raise _Bad(f"rng {k} is not a byte tensor")
