@@ -13,11 +13,15 @@ signal.signal(signal.SIGHUP, signal.SIG_DFL)
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Every test, and every module-scoped fixture (they start before function-scoped ones), encodes into a cache
+    under pytest's temporary folder, never into the user's ~/.cache/wordmore."""
     root = tmp_path_factory.getbasetemp() / "cache"
-    monkeypatch.setenv("WORDMORE_CACHE", str(root))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(root / "hf"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORDMORE_CACHE", str(root))
+        mp.setenv("HF_DATASETS_CACHE", str(root / "hf"))
+        yield root
 
 
 @pytest.fixture
