@@ -117,3 +117,27 @@ def test_word_dropout_follows_the_passes_a_run_is_expected_to_make():
     # 50 steps in 60 s: 100 + (582 - 70) * 50 / 60 = 526.7 steps, 2.11 passes
     assert expected_passes(t, 1000, n, step=100, elapsed=70.0, probe=(50, 10.0)) == pytest.approx(2.11)
     assert expected_passes(t, 10**6, n * 10**6, step=100, elapsed=70.0, probe=(50, 10.0)) == 0.01  # never 0 once decided
+
+
+def test_the_budget_s_passes_are_measured_again_at_10_and_25_percent_of_it():
+    from wordmore.config import PassEstimate
+    t = resolve_config("word", {"train": {"minutes": 10.0, "warmup": 100}}).train  # 600 s; probe at step 50
+    n = t.batch_size * 250  # one pass = 250 steps
+    est = PassEstimate(t, 10**6, n, start_step=0, elapsed=0.0)
+    assert est.update(0, 0.0) and t.expected_passes == 0  # the first call sets the rate: none before the decision
+    assert not est.update(50, 10.0)  # the probe
+    # a slow start: 50 steps in 20 s, so 100 + (582 - 30) * 2.5 = 1,480 steps
+    assert est.update(100, 30.0) and t.expected_passes == pytest.approx(5.92)
+    assert not est.update(200, 50.0)  # kept until 10 % of the budget
+    # at 60 s: 250 steps in 50 s since the probe, 300 + 522 * 5 = 2,910 steps
+    assert est.update(300, 60.0) and t.expected_passes == pytest.approx(11.64)
+    assert not est.update(301, 61.0) and not est.update(900, 140.0)
+    # at 150 s (25 %): 950 steps in 140 s, 1,000 + 432 * 950 / 140 = 3,931 steps
+    assert est.update(1000, 150.0) and t.expected_passes == pytest.approx(15.73)
+    assert not est.update(2000, 300.0) and t.expected_passes == pytest.approx(15.73)  # no more revisions
+    resumed = PassEstimate(t, 10**6, n, start_step=1000, elapsed=100.0)
+    assert resumed.rechecks == [150.0]  # only the revisions still ahead
+    t.minutes = 0.0  # no budget: the plan's passes, never revised
+    t.expected_passes = 0.0
+    plain = PassEstimate(t, 1000, n, start_step=0, elapsed=0.0)
+    assert plain.update(0, 0.0) and t.expected_passes == pytest.approx(4.0) and not plain.update(500, 400.0)

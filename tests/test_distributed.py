@@ -15,7 +15,9 @@ from wordmore.cli import main
 
 TINY = ["--n-embd", "4", "--n-hidden", "16", "--context", "3", "--batch-size", "32", "--eval-every", "20",
         "--eval-tokens", "500", "--ckpt-every", "10", "--warmup", "5"]
-ENV = dict(os.environ, OMP_NUM_THREADS="1", WORDMORE_DIST_TIMEOUT="30")
+def _env() -> dict:
+    """The environment at call time (so the session's private cache is in it), one thread per process."""
+    return dict(os.environ, OMP_NUM_THREADS="1", WORDMORE_DIST_TIMEOUT="30")
 
 
 def _common(words_file, steps):
@@ -38,7 +40,7 @@ def _same_as_single(single: Path, ddp: Path):
 def test_two_processes_match_one(words_file, tmp_path):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     assert main(["train", *_common(words_file, 30), "--out", str(single)]) == 0
-    r = subprocess.run(_torchrun([*_common(words_file, 30), "--out", str(ddp)]), env=ENV, capture_output=True,
+    r = subprocess.run(_torchrun([*_common(words_file, 30), "--out", str(ddp)]), env=_env(), capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     _same_as_single(single, ddp)
@@ -46,7 +48,7 @@ def test_two_processes_match_one(words_file, tmp_path):
 
 def test_a_time_budget_stops_every_rank_at_the_same_step(words_file, tmp_path):
     out = tmp_path / "b"
-    r = subprocess.run(_torchrun([*_common(words_file, 10 ** 6), "--minutes", "0.05", "--out", str(out)]), env=ENV,
+    r = subprocess.run(_torchrun([*_common(words_file, 10 ** 6), "--minutes", "0.05", "--out", str(out)]), env=_env(),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]  # a rank that stopped alone would leave the other hanging
     s = json.loads((out / "summary.json").read_text())
@@ -74,7 +76,7 @@ def _rank_pid(parent: int, rank: int, timeout: float = 120) -> int:
 
 def _signal_rank_1(words_file, out: Path, sig, timeout: float):
     """Start a long two-rank run, send sig to rank 1 once a checkpoint exists; torchrun's (rc, stdout, stderr)."""
-    p = subprocess.Popen(_torchrun([*_common(words_file, 10 ** 6), "--out", str(out)]), env=ENV,
+    p = subprocess.Popen(_torchrun([*_common(words_file, 10 ** 6), "--out", str(out)]), env=_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         t0 = time.time()
@@ -93,7 +95,7 @@ def test_sigterm_to_one_rank_stops_both_with_a_checkpoint_and_resume_continues(w
     assert "interrupted (signal" in out_text and "checkpoint saved" in out_text, err[-3000:]
     step = load_checkpoint(out / "ckpt.pt")["step"]
     assert step > 0 and step % 10 == 0  # the ranks agree every 10 steps
-    r = subprocess.run(_torchrun([*_common(words_file, step + 20), "--out", str(out), "--resume"]), env=ENV,
+    r = subprocess.run(_torchrun([*_common(words_file, step + 20), "--out", str(out), "--resume"]), env=_env(),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert load_checkpoint(out / "ckpt.pt")["step"] == step + 20
@@ -107,7 +109,7 @@ def test_two_nodes_on_localhost_each_with_its_own_cache_match_one_process(words_
         port = s.getsockname()[1]
     launcher = ("--nnodes", "2", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "wm")
     procs = [subprocess.Popen(_torchrun([*_common(words_file, 30), "--out", str(ddp)], 1, launcher),
-                              env=dict(ENV, WORDMORE_CACHE=str(tmp_path / f"cache{n}")), stdout=subprocess.PIPE,
+                              env=dict(_env(), WORDMORE_CACHE=str(tmp_path / f"cache{n}")), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for n in range(2)]
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs[0][-2000:] + errs[1][-2000:]

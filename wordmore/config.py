@@ -229,6 +229,36 @@ def expected_passes(t: TrainConfig, plan: int, n_train: int, step: int, elapsed:
     return max(0.01, round(steps * t.batch_size / n_train, 2))  # rounded: every rank the same; never 0 once decided
 
 
+class PassEstimate:
+    """Keeps train.expected_passes: the plan's passes; under a time budget, those the budget allows at the speed
+    measured from max(warmup, 20) // 2 steps after the start, and measured again over a longer stretch at 10 % and
+    25 % of the budget, since a shared host's speed drifts (a slow first minute once gave 1.69 passes for 4)."""
+
+    RECHECK = (0.10, 0.25)  # shares of the budget
+
+    def __init__(self, t: TrainConfig, plan: int, n_train: int, start_step: int, elapsed: float):
+        self.t, self.plan, self.n_train, self.first = t, plan, n_train, True
+        self.probe_step, self.probe = start_step + max(t.warmup, 20) // 2, None
+        self.rechecks = [f * t.minutes * 60 for f in self.RECHECK if f * t.minutes * 60 > elapsed] if t.minutes else []
+
+    def update(self, step: int, elapsed: float) -> bool:
+        """Decide or revise t.expected_passes when due; True when the rate may have changed (and on the first call)."""
+        t, first = self.t, self.first
+        self.first = False
+        if step == self.probe_step:
+            self.probe = (step, elapsed)
+        recheck = bool(t.expected_passes and self.rechecks and elapsed >= self.rechecks[0])
+        if recheck:
+            self.rechecks = [r for r in self.rechecks if r > elapsed]
+        if t.expected_passes and not recheck:
+            return first
+        new = expected_passes(t, self.plan, self.n_train, step, elapsed, self.probe)
+        changed = bool(new) and new != t.expected_passes
+        if changed:
+            t.expected_passes = new
+        return first or changed
+
+
 def dropout_at(cfg: RunConfig) -> float:
     """This run's word dropout: --dropout, or with --dropout-passes the share the run's expected passes earn."""
     t = cfg.train

@@ -14,7 +14,7 @@ import torch
 from .atomic import atomic_write_text
 from .checkpoint import restore_rng, resume_config, rng_state, save_checkpoint
 from .ckptcheck import CKPT_FORMAT, optim_fits
-from .config import RunConfig, dropout_at, expected_passes, lr_at, planned_steps
+from .config import PassEstimate, RunConfig, dropout_at, lr_at, planned_steps
 from .batch import Batcher, subsample_keep, thin_seed
 from .corpus import prepare
 from .embeddings import Embeddings, join_tables
@@ -69,7 +69,7 @@ class Trainer:
             raise WordmoreError(f"corpus is smaller than the context window: {corpus.meta['tokens']['train']} "
                                 f"training tokens, window of {mc.n_ctx}")
         self._build_model()
-        self.step, self.elapsed_before, self.best_val, self.start_step, self.probe = 0, 0.0, float("inf"), 0, None
+        self.step, self.elapsed_before, self.best_val, self.start_step = 0, 0.0, float("inf"), 0
         if state is not None:
             self._restore(state)
         self._write_run_files()
@@ -77,6 +77,7 @@ class Trainer:
         self.n_train = self.bat["train"].n  # targets in one pass
         self.plan = planned_steps(self.tc, self.n_train)  # this run's length in steps
         self.t_loop = time.time()
+        self.passes = PassEstimate(self.tc, self.plan, self.n_train, self.step, self._elapsed())
         self._plan_dropout()
 
     def _build_model(self) -> None:
@@ -110,16 +111,15 @@ class Trainer:
         self.say(f"resumed {self.out} at step {self.step}")
 
     def _plan_dropout(self) -> None:
-        """This run's word dropout, from the passes it is expected to make (under a time budget decided once)."""
+        """This run's word dropout, from the passes it is expected to make (PassEstimate); under torchrun DDP
+        broadcasts rank 0's buffer each forward."""
         tc, mc = self.tc, self.cfg.model
-        if self.step - self.start_step == max(tc.warmup, 20) // 2:  # the budget's speed is measured from here
-            self.probe = (self.step, self._elapsed())
-        if not (tc.minutes and tc.expected_passes):  # under torchrun DDP broadcasts rank 0's buffer each forward
-            tc.expected_passes = expected_passes(tc, self.plan, self.n_train, self.step, self._elapsed(), self.probe)
-            if tc.expected_passes and self.rt.is_main:
-                atomic_write_text(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=1))
-            if tc.minutes and tc.expected_passes and mc.dropout > 0 and tc.dropout_passes > 0:
-                self.say(f"word dropout {dropout_at(self.cfg):.3f}: the budget allows {tc.expected_passes:g} passes")
+        if not self.passes.update(self.step, self._elapsed()):
+            return
+        if tc.expected_passes and self.rt.is_main:
+            atomic_write_text(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=1))
+        if tc.minutes and tc.expected_passes and mc.dropout > 0 and tc.dropout_passes > 0:
+            self.say(f"word dropout {dropout_at(self.cfg):.3f}: the budget allows {tc.expected_passes:g} passes")
         self.model.word_dropout.fill_(dropout_at(self.cfg))
 
     def _write_run_files(self) -> None:
@@ -192,8 +192,7 @@ class Trainer:
                     reason = f"signal {stopper.name}"
                     break
                 self._after_step(loss, lr)
-                if not self.tc.expected_passes:
-                    self._plan_dropout()
+                self._plan_dropout()
         return self._finish(reason)
 
     def _progress(self) -> float:
