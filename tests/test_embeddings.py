@@ -391,3 +391,4 @@ def test_cross_joined_tables_are_the_cosines_of_their_kernel():
                            join_tables([A, B]) @ join_tables([A, B]).T, atol=1e-3)
     with pytest.raises(WordmoreError):
         join_tables([A, B[:, :20]], cross=0.2)
+    assert np.allclose(join_tables([A], cross=0.2), join_tables([A]))  # one (tied) table: nothing to cross

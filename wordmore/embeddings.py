@@ -187,7 +187,7 @@ def join_tables(tables: list[np.ndarray], cross: float = 0.0) -> np.ndarray:
     for T in tables:
         X = all_but_the_top(T, max(1, round(T.shape[1] / 100)))  # (V, D)
         parts.append(X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12))
-    if not cross:
+    if not cross or len(parts) == 1:  # one table (tied): nothing to cross
         return np.hstack(parts) / np.sqrt(len(parts))  # (V, sum D) unit rows
     if len(parts) != 2 or parts[0].shape != parts[1].shape:
         raise WordmoreError("cross needs two tables of one width")

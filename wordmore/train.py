@@ -343,7 +343,7 @@ class Trainer:
         with torch.no_grad():
             joined = self.cfg.model.vectors == "joined"
             tables = [t.float().cpu().numpy() for t in (self.model.joined_tables() if joined else [self.model.C.weight])]
-        vecs = join_tables(tables, self.cfg.model.cross if len(tables) == 2 else 0.0) if joined else tables[0]
+        vecs = join_tables(tables, self.cfg.model.cross) if joined else tables[0]  # (V, D)
         emb = Embeddings(self.vocab.itos, vecs, lowercase=self.cfg.tokenizer.lowercase, counts=self.vocab.counts)
         emb.save_word2vec(self.out / "embeddings.vec")
         atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=1))
