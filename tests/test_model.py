@@ -147,6 +147,40 @@ def test_sparse_rows_gives_summed_coalesced_gradient(chunk, dtype, monkeypatch):
     assert torch.allclose(grad.to_dense(), want, atol=1e-6)
 
 
+def test_sparse_rows_reads_zeros_where_words_are_dropped():
+    torch.manual_seed(0)
+    w = torch.randn(20, 4, requires_grad=True)
+    idx = torch.tensor([[3, 3, 7], [0, 7, 19]])
+    keep = torch.tensor([[True, False, True], [False, True, True]])  # row 0 only ever dropped
+    out = SparseRows.apply(w, idx, None, keep)
+    assert torch.equal(out, w[idx] * keep.unsqueeze(-1))
+    g = torch.randn(2, 3, 4)
+    out.backward(g)
+    assert w.grad._indices()[0].tolist() == [0, 3, 7, 19]  # a dropped row is listed, with a zero gradient
+    want = torch.zeros(20, 4).index_add_(0, idx.reshape(-1), (g * keep.unsqueeze(-1)).reshape(-1, 4))
+    assert torch.equal(w.grad.to_dense(), want)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_word_dropout_zeroes_dropped_words_and_scales_the_rest(sparse):
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=30, context=3, n_embd=8, n_hidden=16, dropout=0.25, direct=True)
+    m = ContextMLP(cfg, sparse=sparse)
+    idx = torch.randint(0, 30, (64, 3))
+    torch.manual_seed(1)
+    h = m.features(idx)  # (64, 16)
+    h.square().sum().backward()
+    torch.manual_seed(1)
+    keep = torch.rand(idx.shape) >= 0.25  # the same draw: one per window word
+    C = m.C.weight.detach().clone().requires_grad_()
+    x = (C[idx] * keep.unsqueeze(-1) / 0.75).flatten(1)  # (64, 24) the textbook form: the input masked, scaled
+    want = torch.tanh(m.hidden[0](x)) + m.direct(x)
+    torch.testing.assert_close(h, want)
+    want.square().sum().backward()
+    grad = m.C.weight.grad.to_dense() if sparse else m.C.weight.grad
+    torch.testing.assert_close(grad, C.grad)
+
+
 def test_mask_hits_on_cpu_equals_the_dense_mask():
     torch.manual_seed(0)
     targets = torch.randint(0, 12, (40,))

@@ -1,6 +1,8 @@
 """The context-window MLP of Bengio et al. 2003 ("A Neural Probabilistic Language Model", JMLR 3), as in makemore."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -67,30 +69,51 @@ def unique_rows(idx: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Ten
 class SparseRows(torch.autograd.Function):
     """weight[idx] for a table with sparse gradients: each distinct row is read once, and the gradient is
     summed per row in the backward pass, so it comes back coalesced (sorted unique rows) and the optimizer
-    (RowAdam) needs no sort of its own. dtype: cast the distinct rows before expanding them (bf16 matmuls)."""
+    (RowAdam) needs no sort of its own. dtype: cast the distinct rows before expanding them (bf16 matmuls).
+    keep (idx's shape, bool): positions where it is False read a zero row instead (word dropout)."""
 
     chunk = 4096  # rows of the gradient cast and summed at a time: a part that stays in cache
 
     @staticmethod
-    def forward(ctx, weight: torch.Tensor, idx: torch.Tensor, dtype: torch.dtype | None):
+    def forward(ctx, weight: torch.Tensor, idx: torch.Tensor, dtype: torch.dtype | None,
+                keep: torch.Tensor | None = None):
         rows, inv = unique_rows(idx.reshape(-1), weight.shape[0])  # (U,) sorted, (N,)
         part = weight.index_select(0, rows)  # (U, D)
         if dtype is not None:
             part = part.to(dtype)
+        if keep is not None:  # dropped positions read row U, zeros
+            part = torch.cat([part, part.new_zeros(1, part.shape[1])])  # (U+1, D)
+            inv = torch.where(keep.reshape(-1), inv, rows.numel())  # (N,)
         ctx.save_for_backward(rows, inv)
-        ctx.size, ctx.wdtype = weight.shape, weight.dtype
+        ctx.size, ctx.wdtype, ctx.n = weight.shape, weight.dtype, part.shape[0]
         return part.index_select(0, inv).view(*idx.shape, -1)  # (*idx, D)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         rows, inv = ctx.saved_tensors
         g = grad.reshape(inv.numel(), -1)  # (N, D)
-        total = torch.zeros(rows.numel(), g.shape[1], dtype=ctx.wdtype, device=g.device)  # (U, D)
-        step = SparseRows.chunk if g.dtype != ctx.wdtype else g.shape[0]  # cast a cache-sized part at a time
-        for i in range(0, g.shape[0], step):
-            total.index_add_(0, inv[i:i + step], g[i:i + step].to(ctx.wdtype))
+        total = sum_rows(g, inv, ctx.n, ctx.wdtype)[:rows.numel()]  # (U, D), without the zero row
         grad_w = torch.sparse_coo_tensor(rows[None], total, ctx.size, is_coalesced=True, check_invariants=False)
-        return grad_w, None, None
+        return grad_w, None, None, None
+
+
+def sum_rows(g: torch.Tensor, inv: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """(n, D) in dtype: row i the sum of the rows of g (N, D) where inv == i. On the CPU in fp32 as one sparse
+    (CSR) matrix product, which runs on every core, where index_add goes row by row; else index_add, casting
+    a cache-sized part at a time."""
+    if g.device.type == "cpu" and g.dtype == dtype == torch.float32:
+        col = torch.argsort(inv, stable=True)  # (N,) the positions of each row's entries, row by row
+        crow = torch.zeros(n + 1, dtype=torch.long)
+        torch.cumsum(torch.bincount(inv, minlength=n), 0, out=crow[1:])  # (n+1,)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore")
+            ones = torch.sparse_csr_tensor(crow, col, torch.ones(inv.numel()), (n, inv.numel()))  # (n, N)
+        return ones @ g  # (n, D)
+    total = torch.zeros(n, g.shape[1], dtype=dtype, device=g.device)  # (n, D)
+    step = SparseRows.chunk if g.dtype != dtype else g.shape[0]
+    for i in range(0, g.shape[0], step):
+        total.index_add_(0, inv[i:i + step], g[i:i + step].to(dtype))
+    return total
 
 
 class ContextMLP(nn.Module):
@@ -169,30 +192,36 @@ class ContextMLP(nn.Module):
         tables = self.word_tables()
         return tables if len(tables) == 1 else [tables[0] @ self.window_map(), tables[1]]  # (V, H) each
 
-    def rows(self, table: nn.Embedding, idx: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """table(idx), in dtype when given; dense tables gather with index_select, whose backward (index_add)
-        never syncs; sparse ones with SparseRows, whose gradient comes back summed per row."""
+    def rows(self, table: nn.Embedding, idx: torch.Tensor, dtype: torch.dtype | None = None,
+             keep: torch.Tensor | None = None) -> torch.Tensor:
+        """table(idx), in dtype when given, zeros where keep is False; dense tables gather with index_select,
+        whose backward (index_add) never syncs; sparse ones with SparseRows, whose gradient comes back summed
+        per row."""
         if table.sparse and torch.is_grad_enabled() and table.weight.requires_grad:
-            return SparseRows.apply(table.weight, idx, dtype)  # (*idx, D)
+            return SparseRows.apply(table.weight, idx, dtype, keep)  # (*idx, D)
         out = table.weight.index_select(0, idx.reshape(-1)).view(*idx.shape, -1)  # (*idx, D)
+        if keep is not None:
+            out = out * keep.unsqueeze(-1)  # (*idx, D)
         return out if dtype is None else out.to(dtype)
 
     def features(self, idx: torch.Tensor) -> torch.Tensor:
         """Hidden activations for windows idx."""
         dev = idx.device.type
         mm_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None  # what F.linear reads
-        emb = self.rows(self.C, idx, mm_dtype)  # (B, T, D)
+        keep = None
         if self.training and self.cfg.dropout > 0:  # word dropout: whole window words, one draw per word
-            keep = torch.rand(emb.shape[:2], device=emb.device) >= self.word_dropout  # (B, T)
-            emb = emb * (keep / (1 - self.word_dropout)).unsqueeze(-1).to(emb.dtype)  # (B, T, D)
-        x = emb.flatten(1)  # (B, T*D)
-        if self.direct is None:
-            return self.hidden(x)  # (B, H)
-        # the linear path, y = U tanh(Hx + d) + U P x: one matmul for H and P, which read the same x
+            keep = torch.rand(idx.shape, device=idx.device) >= self.word_dropout  # (B, T)
+        x = self.rows(self.C, idx, mm_dtype, keep).flatten(1)  # (B, T*D), dropped words zero
         first, H = self.hidden[0], self.cfg.n_hidden
-        w = torch.cat([first.weight, self.direct.weight])  # (2H, T*D)
-        b = torch.cat([first.bias, torch.zeros_like(first.bias)])  # (2H,)
-        z = F.linear(x, w, b)  # (B, 2H)
+        w, b = first.weight, first.bias  # (H, T*D), (H,)
+        if self.direct is not None:  # the linear path, y = U tanh(Hx + d) + U P x: one matmul for H and P
+            w = torch.cat([w, self.direct.weight])  # (2H, T*D)
+            b = torch.cat([b, torch.zeros_like(b)])  # (2H,)
+        if keep is not None:  # the kept words scaled up by 1/(1-p), on the weights rather than the (B, T*D) input
+            w = w / (1 - self.word_dropout)
+        z = F.linear(x, w, b)  # (B, H) or (B, 2H)
+        if self.direct is None:
+            return self.hidden[1:](z)  # (B, H)
         return self.hidden[1:](z[:, :H]) + z[:, H:]  # (B, H)
 
     def sample_noise(self, generator: torch.Generator | None = None) -> torch.Tensor:
