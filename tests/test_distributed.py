@@ -22,7 +22,8 @@ def _env() -> dict:
 
 def _common(words_file, steps):
     return ["--level", "word", "--dataset", str(words_file), "--max-steps", str(steps), "--min-count", "1",
-            "--head", "softmax", "--precision", "fp32", "--dropout", "0", *TINY]  # masks are drawn per rank
+            "--head", "softmax", "--precision", "fp32", "--dropout", "0.3", "--dropout-passes", "0",
+            *TINY]  # every rank draws the global batch's word dropout and takes its rows
 
 
 def _torchrun(args, nproc=2, launcher=("--standalone",)):

@@ -118,8 +118,8 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(names_file, tmp_path, mon
     import wordmore.model as M
     orig = M.ContextMLP.forward
     calls = {"n": 0}
-    def forward(self, idx, targets=None, neg=None):
-        logits, loss = orig(self, idx, targets, neg)
+    def forward(self, idx, targets=None, neg=None, drop=None):
+        logits, loss = orig(self, idx, targets, neg, drop)
         if self.training:
             calls["n"] += 1
             if calls["n"] == 25:

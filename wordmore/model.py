@@ -204,13 +204,14 @@ class ContextMLP(nn.Module):
             out = out * keep.unsqueeze(-1)  # (*idx, D)
         return out if dtype is None else out.to(dtype)
 
-    def features(self, idx: torch.Tensor) -> torch.Tensor:
-        """Hidden activations for windows idx."""
+    def features(self, idx: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden activations for windows idx; drop (like idx): word dropout's uniform draws (made here when None)."""
         dev = idx.device.type
         mm_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None  # what F.linear reads
         keep = None
         if self.training and self.cfg.dropout > 0:  # word dropout: whole window words, one draw per word
-            keep = torch.rand(idx.shape, device=idx.device) >= self.word_dropout  # (B, T)
+            u = torch.rand(idx.shape, device=idx.device) if drop is None else drop  # (B, T)
+            keep = u >= self.word_dropout  # (B, T)
         x = self.rows(self.C, idx, mm_dtype, keep).flatten(1)  # (B, T*D), dropped words zero
         first, H = self.hidden[0], self.cfg.n_hidden
         w, b = first.weight, first.bias  # (H, T*D), (H,)
@@ -228,11 +229,13 @@ class ContextMLP(nn.Module):
         """The noise words shared by a batch (neg and sampled heads), (K,)."""
         return torch.multinomial(self.noise, self.cfg.negatives, replacement=True, generator=generator)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, neg: torch.Tensor | None = None):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, neg: torch.Tensor | None = None,
+                drop: torch.Tensor | None = None):
         """Returns (logits or None, mean loss or None); logits only for the softmax head.
 
-        neg: the noise words of the neg/sampled heads; drawn with self.generator when not given."""
-        h = self.features(idx)  # (B, H)
+        neg: the noise words of the neg/sampled heads; drawn with self.generator when not given.
+        drop: word dropout's draws for the windows (see features)."""
+        h = self.features(idx, drop)  # (B, H)
         if self.cfg.head == "softmax":
             logits = self.out(h)  # (B, V)
             loss = None if targets is None else F.cross_entropy(logits.float(), targets)

@@ -25,26 +25,29 @@ class TrainStep:
         self.model, self.fwd, self.batcher, self.opts, self.rt = model, fwd, batcher, opts, rt
         self.grad_clip, self.rows = grad_clip, rows  # rows: this rank's slice of the global batch
 
-    def body(self, pos: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
+    def body(self, pos: torch.Tensor, neg: torch.Tensor | None, drop: torch.Tensor | None) -> torch.Tensor:
         """Windows at pos, forward, backward, clip, update; returns the loss (the graph records exactly this)."""
         dev = self.rt.device
         x, y = self.batcher.gather(pos)  # (B, T), (B,)
         x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        drop = None if drop is None else drop.to(dev, non_blocking=True)  # (B, T)
         with self.rt.autocast(cache=self.autocast_cache):
-            _, loss = self.fwd(x, y, neg)
+            _, loss = self.fwd(x, y, neg, drop)
         loss.backward()
         clip_dense(self.model, self.grad_clip)
         for o in self.opts.values():
             o.step()
         return loss
 
-    def __call__(self, pos: torch.Tensor, neg: torch.Tensor | None, lr: float) -> torch.Tensor:
-        """One step on the global batch's positions pos (B,) and noise words neg (K,) at learning rate lr."""
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor | None, drop: torch.Tensor | None,
+                 lr: float) -> torch.Tensor:
+        """One step on the global batch's positions pos (B,), noise words neg (K,) and word dropout draws drop
+        (B, T) at learning rate lr; each rank takes its rows of pos and drop."""
         for o in self.opts.values():
             for g in o.param_groups:
                 g["lr"] = lr
             o.zero_grad(set_to_none=True)
-        return self.body(pos[self.rows], neg)
+        return self.body(pos[self.rows], neg, None if drop is None else drop[self.rows])
 
     @property
     def graphed(self) -> bool:
@@ -67,6 +70,8 @@ class GraphedStep(TrainStep):
         self.pos = torch.ones(batch, dtype=torch.long, device=dev)  # (B,) target positions
         self.neg = (torch.zeros(model.cfg.negatives, dtype=torch.long, device=dev)
                     if model.cfg.head in ("neg", "sampled") else None)  # (K,) noise words
+        self.drop = (torch.zeros(batch, model.cfg.n_ctx, device=dev) if model.cfg.dropout > 0
+                     else None)  # (B, T) word dropout's draws
         self.lr = torch.tensor(float(opt.param_groups[0]["lr"]), dtype=torch.float32, device=dev)
         for g in opt.param_groups:
             g["lr"] = self.lr
@@ -80,13 +85,16 @@ class GraphedStep(TrainStep):
         return self.graph is not None
 
     def _record(self) -> None:
-        self.loss.copy_(self.body(self.pos, self.neg).detach())
+        self.loss.copy_(self.body(self.pos, self.neg, self.drop).detach())
 
-    def __call__(self, pos: torch.Tensor, neg: torch.Tensor | None, lr: float) -> torch.Tensor:
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor | None, drop: torch.Tensor | None,
+                 lr: float) -> torch.Tensor:
         """Copy in this step's inputs, then replay (or warm up, or capture); returns the static loss tensor."""
         self.pos.copy_(pos)
         if neg is not None:
             self.neg.copy_(neg)
+        if drop is not None:
+            self.drop.copy_(drop)
         self.lr.fill_(lr)
         if self.graph is not None:
             self.graph.replay()
@@ -111,7 +119,7 @@ class GraphedStep(TrainStep):
             self.log(f"warning: CUDA graph capture failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                      f"training continues without it")
             torch.cuda.synchronize(dev)
-            return self(pos, neg, lr)
+            return self(pos, neg, drop, lr)
         self.graph = graph
         graph.replay()  # capture records without running: run this step
         return self.loss

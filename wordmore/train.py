@@ -220,20 +220,21 @@ class Trainer:
         return f"signal {stopper.name if stopper.signal else 'SIGTERM (another rank)'}" if signal else None
 
     def step_once(self, lr: float, stopper: StopSignals | None = None) -> torch.Tensor:
-        """Draw the global batch's positions and noise words (every rank alike), then step; one process stops
-        in a long draw at a signal (Interrupted, the generator as before the draw)."""
+        """Draw the global batch's positions, noise words and word dropout draws (every rank alike), then step;
+        one process stops in a long draw at a signal (Interrupted, the generator as before the draw)."""
         if self.period and self.step and self.step % self.period == 0:
             self.bat["train"].thin(self.thin, thin_seed(self.tc.seed, self.step // self.period))
-        alone = stopper is not None and self.rt.world == 1  # under torchrun the ranks agree on stopping
+        alone, mc = stopper is not None and self.rt.world == 1, self.model.cfg  # under torchrun the ranks agree on stopping
         before = self.gen.get_state() if alone else None
         try:
             with stopper.interruptible() if alone else contextlib.nullcontext():
                 pos = self.bat["train"].sample_positions(self.tc.batch_size, self.gen)  # (B,)
-                neg = self.model.sample_noise(self.gen) if self.model.cfg.head in ("neg", "sampled") else None  # (K,)
+                neg = self.model.sample_noise(self.gen) if mc.head in ("neg", "sampled") else None  # (K,)
+                drop = torch.rand(len(pos), mc.n_ctx, generator=self.gen, device=self.gen.device) if mc.dropout else None
         except Interrupted:
             self.gen.set_state(before)
             raise
-        loss = self.train_step(pos, neg, lr)
+        loss = self.train_step(pos, neg, drop, lr)
         self._watch_nan(loss)
         return loss
 
