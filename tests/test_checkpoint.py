@@ -342,7 +342,7 @@ def test_rng_state_round_trips_and_names_a_gpu_generator_only_on_a_gpu():
     from wordmore.checkpoint import restore_rng, rng_state
     gen = torch.Generator().manual_seed(3)
     state = rng_state(gen)
-    assert "cuda" not in state  # a CPU run: the dropout masks come from torch's CPU generator, saved as "torch"
+    assert "cuda" not in state  # a CPU run: torch's CPU generator is saved as "torch"
     a = (torch.rand(4, generator=gen), torch.rand(4))
     restore_rng(state, gen)
     assert torch.equal(a[0], torch.rand(4, generator=gen)) and torch.equal(a[1], torch.rand(4))
@@ -354,6 +354,6 @@ def test_rng_state_keeps_the_gpu_default_generator():
     gen = torch.Generator(device="cuda").manual_seed(3)
     state = rng_state(gen)
     assert state["cuda"].dtype == torch.uint8
-    a = torch.rand(8, device="cuda")  # the default CUDA generator: what word dropout draws from on a GPU
+    a = torch.rand(8, device="cuda")  # the default CUDA generator: any draw made without a generator
     restore_rng(state, gen)
     assert torch.equal(a, torch.rand(8, device="cuda"))

@@ -48,8 +48,8 @@ def load_model(run_dir, device="cpu") -> tuple[ContextMLP, Vocab, RunConfig, dic
 
 
 def rng_state(gen: torch.Generator) -> dict:
-    """The batch generator's and torch's RNG states, for an exact resume; on a GPU also its default generator's,
-    which draws the word dropout's masks there."""
+    """The batch generator's (positions, noise words, word dropout) and torch's RNG states, for an exact resume;
+    on a GPU also its default generator's, for any draw made there without a generator."""
     state = {"gen": gen.get_state(), "gen_device": str(gen.device), "torch": torch.get_rng_state()}
     if gen.device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(gen.device)
