@@ -161,6 +161,16 @@ def test_sparse_rows_reads_zeros_where_words_are_dropped():
     assert torch.equal(w.grad.to_dense(), want)
 
 
+def test_sparse_rows_backward_inside_cpu_autocast_stays_fp32():
+    w = torch.randn(20, 3, requires_grad=True)
+    idx = torch.tensor([4, 4, 9, 0, 19])
+    out = SparseRows.apply(w, idx, None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the row sum's product must not be cast to bf16
+        (out * torch.arange(5.0)[:, None]).sum().backward()
+    want = torch.zeros(20, 3).index_add_(0, idx, torch.arange(5.0)[:, None].expand(5, 3))
+    assert w.grad.dtype == torch.float32 and torch.equal(w.grad.to_dense(), want)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_word_dropout_zeroes_dropped_words_and_scales_the_rest(sparse):
     torch.manual_seed(0)

@@ -105,10 +105,10 @@ def sum_rows(g: torch.Tensor, inv: torch.Tensor, n: int, dtype: torch.dtype) -> 
         col = torch.argsort(inv, stable=True)  # (N,) the positions of each row's entries, row by row
         crow = torch.zeros(n + 1, dtype=torch.long)
         torch.cumsum(torch.bincount(inv, minlength=n), 0, out=crow[1:])  # (n+1,)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta"
-            warnings.simplefilter("ignore")
-            ones = torch.sparse_csr_tensor(crow, col, torch.ones(inv.numel()), (n, inv.numel()))  # (n, N)
-        return ones @ g  # (n, D)
+        with warnings.catch_warnings(), torch.autocast("cpu", enabled=False):  # fp32 (no bf16 CSR kernel)
+            warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+            ones = torch.sparse_csr_tensor(crow, col, torch.ones(inv.numel(), dtype=g.dtype), (n, inv.numel()))
+            return ones @ g  # (n, D)
     total = torch.zeros(n, g.shape[1], dtype=dtype, device=g.device)  # (n, D)
     step = SparseRows.chunk if g.dtype != dtype else g.shape[0]
     for i in range(0, g.shape[0], step):
