@@ -32,7 +32,7 @@ def textbook(m: ContextMLP, idx: torch.Tensor) -> torch.Tensor:
     return F.linear(x, w)  # (B, 2H)
 
 
-def wordmore(m: ContextMLP, idx: torch.Tensor) -> torch.Tensor:
+def ours(m: ContextMLP, idx: torch.Tensor) -> torch.Tensor:
     """The same through ContextMLP.features' path: the zero row and the scaled weights."""
     keep = torch.rand(idx.shape) >= m.word_dropout  # (B, T)
     x = m.rows(m.C, idx, None, keep).flatten(1)  # (B, T*D)
@@ -56,7 +56,7 @@ def main():
 
     def index_add_sum(g, inv, n, dtype):  # the textbook per-row sum
         return torch.zeros(n, g.shape[1], dtype=dtype).index_add_(0, inv, g.to(dtype))
-    variants = {"textbook": (textbook, index_add_sum), "wordmore": (wordmore, plain_sum)}
+    variants = {"textbook": (textbook, index_add_sum), "wordmore": (ours, plain_sum)}
     times = {k: [] for k in variants}
     for rep in range(args.reps + 3):
         for name, (fwd, summer) in variants.items():
