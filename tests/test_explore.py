@@ -51,6 +51,20 @@ def test_neighbour_table_matches_neighbors(emb):
         assert np.allclose(cos[r], [s for _, s in want], atol=1e-6)
 
 
+def test_neighbour_table_ranks_the_whole_model_and_breaks_ties_by_frequency():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 4)).astype(np.float32)  # (3000, 4): more columns than one group of 1024 per row
+    X[1500:] = X[:1500]  # each word has a twin with the same vector: equal cosines, the more frequent first
+    e = Embeddings(["<s>", "<unk>"] + [f"x{i}" for i in range(2998)], X)
+    ids = [5, 1700, 2999, 2]
+    nb, cos = neighbour_table(e, ids, 12, chunk=4)
+    S = e.unit[ids] @ e.unit.T  # (4, 3000)
+    for r, i in enumerate(ids):
+        want = [j for j in sorted(range(3000), key=lambda j: (-S[r, j], j)) if j not in (i, 0, 1)][:12]
+        assert nb[r].tolist() == want and np.array_equal(cos[r], S[r, want])
+    assert nb[0, 0] == 1505 and nb[2, 0] == 1499  # the twin
+
+
 def test_page_is_self_contained_and_holds_the_neighbours(emb, page):
     html = page.read_text(encoding="utf-8")
     assert "<script src=" not in html and "Plotly.newPlot" in html  # plotly.js inlined: opens offline

@@ -56,16 +56,17 @@ def neighbour_table(emb: Embeddings, ids: Sequence[int], k: int, chunk: int = 25
     if k <= 0:
         return nb, cos
     special = [emb.index[s] for s in SPECIALS if s in emb.index]
-    m = min(len(emb), k + 1 + len(special))
+    V, L = len(emb), min(len(emb), max(k, 1024))  # L groups of columns, V // L each: j, j + L, j + 2L ...
     for s in range(0, len(ids), chunk):
         q = ids[s:s + chunk]
         S = emb.unit[q] @ emb.unit.T  # (c, V)
-        S[np.arange(len(q)), q] = -np.inf
-        S[:, special] = -np.inf
-        cand = np.argpartition(-S, m - 1, axis=1)[:, :m] if m < S.shape[1] else np.tile(np.arange(S.shape[1]), (len(q), 1))
-        for r in range(len(q)):
-            c = cand[r][np.lexsort((cand[r], -S[r, cand[r]]))][:k]  # by cosine, then by frequency rank
-            nb[s + r], cos[s + r] = c, S[r, c]
+        S[np.arange(len(q)), q] = S[:, special] = -np.inf
+        B = S[:, :V // L * L].reshape(len(q), -1, L).max(1)  # (c, L): each group's largest cosine
+        t = np.partition(B, L - k, axis=1)[:, L - k, None]  # (c, 1): k groups reach it, so each row's top k do
+        f = np.flatnonzero(S >= t)  # the few candidates, row by row: no partition of the whole rows
+        r, v = f // V, S.ravel()[f]
+        top = np.lexsort((f, -v, r))[np.searchsorted(r, np.arange(len(q)))[:, None] + np.arange(k)]  # (c, k)
+        nb[s:s + len(q)], cos[s:s + len(q)] = f[top] % V, v[top]  # by cosine, then by frequency rank
     return nb, cos
 
 
@@ -350,8 +351,7 @@ def write_explorer(emb: Embeddings, out, words: Sequence[str] | None = None, gro
     fig["config"] = {"displaylogo": False, "responsive": True}
     page = _PAGE.format(title=html.escape(title or "wordmore explorer"), summary=summary, search_note=search_note, fits=fits,
                         data=_json(payload), fig=_json(fig), plotlyjs=PLOTLY_JS.read_text("utf-8"), js=_JS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, page)
+    atomic_write_text(out, page)  # makes the folder too
     return out
 
 
