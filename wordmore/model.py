@@ -223,7 +223,8 @@ class ContextMLP(nn.Module):
         z = F.linear(x, w, b)  # (B, H) or (B, 2H)
         if self.direct is None:
             return self.hidden[1:](z)  # (B, H)
-        return self.hidden[1:](z[:, :H]) + z[:, H:]  # (B, H)
+        a, d = z.split(H, 1)  # (B, H) each; split's backward writes one (B, 2H) gradient, slicing's two zeroed ones
+        return self.hidden[1:](a) + d  # (B, H)
 
     def sample_noise(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """The noise words shared by a batch (neg and sampled heads), (K,)."""
