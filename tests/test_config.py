@@ -71,6 +71,8 @@ def test_cli_flags_take_choices_and_help_from_the_dataclasses():
             if action is not None:
                 assert action.help and not action.help.startswith("("), (section, name)
     assert "model.vocab_size" not in by_dest and "train.level" not in by_dest  # filled in by the code
+    assert "(default 200)" in by_dest["train.warmup"].help  # both presets' value, not the dataclass's 100
+    assert "default: char 1, word 5" in by_dest["data.min_count"].help
 
 
 def test_presets_name_only_real_fields():

@@ -81,6 +81,26 @@ def test_resume_is_exact_with_the_text_thinned_afresh_between(words_file, tmp_pa
         assert torch.equal(a[k], b[k]), k
 
 
+def test_resume_refuses_changed_flags_and_a_finished_plan_and_counts_all_the_time(names_file, tmp_path, capsys):
+    common = ["--level", "char", "--dataset", str(names_file), "--max-steps", "20", *TINY]
+    out = tmp_path / "r"
+    assert run([*common, "--out", str(out), "--stop-after", "15"]) == 0
+    before = (out / "ckpt.pt").read_bytes()
+    assert run([*common, "--out", str(out), "--resume", "--n-hidden", "8", "--lr", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert "--lr 0.5 (the run has 0.003), --n-hidden 8 (the run has 16) differ" in err, err
+    assert run([*common, "--out", str(out), "--resume", "--overwrite"]) == 1
+    assert "give one of them" in capsys.readouterr().err
+    assert (out / "ckpt.pt").read_bytes() == before  # refused before anything was written
+    elapsed = load_checkpoint(out / "ckpt.pt")["elapsed"]
+    assert run([*common, "--out", str(out), "--resume", "--max-steps", "20"]) == 0  # the length may change
+    summary = (out / "summary.json").read_text()
+    assert json.loads(summary)["train_seconds"] >= elapsed  # the whole run's time, not the resumed part's
+    assert run([*common, "--out", str(out), "--resume", "--max-steps", "12"]) == 1
+    assert "at step 20 of a 12-step plan: nothing to do" in capsys.readouterr().err
+    assert (out / "summary.json").read_text() == summary
+
+
 def test_bad_runs_are_clear_errors(names_file, words_file, tmp_path, capsys):
     out = tmp_path / "r"
     assert run(["--level", "char", "--dataset", str(names_file), "--out", str(out), "--resume"]) == 1

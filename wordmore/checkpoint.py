@@ -67,11 +67,17 @@ def restore_rng(state: dict, gen: torch.Generator, log=print) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def resume_config(cfg: RunConfig, out: Path) -> tuple[RunConfig, dict | None]:
-    """With --resume: the checkpoint's config (this command's length, device and compile flags kept) and state;
-    without: a refusal when out already holds a checkpoint and --overwrite is not given."""
+RESUME_MAY_CHANGE = ("epochs", "tokens", "max_steps", "minutes", "stop_after", "device", "resume", "compile")
+
+
+def resume_config(cfg: RunConfig, out: Path, given: dict | None = None) -> tuple[RunConfig, dict | None]:
+    """With --resume: the checkpoint's config (this command's length, device and compile flags kept) and state,
+    refusing other flags given (given: section -> {field: value}) that differ from the run's; without: a refusal
+    when out already holds a checkpoint and --overwrite is not given."""
     tc, ckpt_path = cfg.train, out / "ckpt.pt"
     if tc.resume:
+        if tc.overwrite:
+            raise WordmoreError("--resume continues the run in --out and --overwrite starts it again: give one of them")
         if not ckpt_path.exists():
             raise WordmoreError(f"--resume: no checkpoint in {out}")
         state = load_checkpoint(ckpt_path, resume=True)
@@ -79,7 +85,14 @@ def resume_config(cfg: RunConfig, out: Path) -> tuple[RunConfig, dict | None]:
         if saved.train.level != tc.level:
             raise WordmoreError(f"run directory {out} holds a {saved.train.level}-level model, "
                                 f"not {tc.level}; choose another --out")
-        for k in ("epochs", "tokens", "max_steps", "minutes", "stop_after", "device", "resume", "compile"):
+        changed = [f"--{k.replace('_', '-')} {v!r} (the run has {getattr(getattr(saved, sec), k)!r})"
+                   for sec, flags in (given or {}).items() for k, v in flags.items()
+                   if not (sec == "train" and k in RESUME_MAY_CHANGE + ("out", "overwrite"))
+                   and hasattr(getattr(saved, sec), k) and getattr(getattr(saved, sec), k) != v]
+        if changed:
+            raise WordmoreError(f"--resume continues the run in {out} as it was made, but "
+                                f"{', '.join(changed)} differ: drop them, or start a new run with another --out")
+        for k in RESUME_MAY_CHANGE:
             setattr(saved.train, k, getattr(tc, k))
         return saved, state
     if ckpt_path.exists() and not tc.overwrite:

@@ -169,7 +169,7 @@ def cmd_train(args, overrides) -> int:
     cfg = resolve_config(args.level, overrides).validate()
     from .runs import undertrained_line
     from .train import train
-    summary = train(cfg)
+    summary = train(cfg, given=overrides)
     if summary.get("interrupted"):
         return 130
     if cfg.train.level == "word" and not args.no_royals and int(os.environ.get("RANK", 0)) == 0:

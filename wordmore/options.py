@@ -81,7 +81,7 @@ def add_config_flags(p: argparse.ArgumentParser, sections: dict, presets: dict, 
                 continue
             default = field_default(f)
             per = {name: pr.get(section, {}).get(f.name, default) for name, pr in presets.items()}
-            dflt = (f"default {default!r}" if len(set(map(repr, per.values()))) == 1 else
+            dflt = (f"default {next(iter(per.values()))!r}" if len(set(map(repr, per.values()))) == 1 else
                     "default: " + ", ".join(f"{name} {v!r}" for name, v in per.items()))
             limit = f", at most {f.metadata['max']:,}" if "max" in f.metadata else ""
             kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,

@@ -30,13 +30,13 @@ from .vocab import Vocab
 STOP_EVERY = 10  # steps between the ranks' agreement on stopping, under torchrun
 
 
-def train(cfg: RunConfig, log=print) -> dict:
-    """Train (or resume) a run; returns its summary. Rank 0 alone writes files and prints."""
+def train(cfg: RunConfig, log=print, given: dict | None = None) -> dict:
+    """Train (or resume: given, the flags set by hand, checked) a run, rank 0 alone writing; returns its summary."""
     cfg.validate()
     out, overwrite, rt, lock = cfg.run_dir(), cfg.train.overwrite, None, None
     try:
         with StopSignals(at_once=True):  # until the loop's own handlers: a signal stops at once (exit 130)
-            cfg, state = resume_config(cfg, out)
+            cfg, state = resume_config(cfg, out, given)
             rt = Runtime.start(cfg.train.device, cfg.train.precision, cfg.train.batch_size)
             say = log if rt.is_main else (lambda *a, **k: None)
             if rt.is_main:
@@ -70,12 +70,15 @@ class Trainer:
                                 f"training tokens, window of {mc.n_ctx}")
         self._build_model()
         self.step, self.elapsed_before, self.best_val, self.start_step = 0, 0.0, float("inf"), 0
+        self.n_train = len(corpus.splits["train"])  # targets in one pass
+        self.plan = planned_steps(self.tc, self.n_train)  # this run's length in steps
         if state is not None:
             self._restore(state)
+            if self.step >= self.plan:
+                raise WordmoreError(f"--resume: {out} is at step {self.step:,} of a {self.plan:,}-step plan: nothing "
+                                    "to do (give a longer --epochs, --tokens or --max-steps)")
         self._write_run_files()
         self._build_batches(corpus)
-        self.n_train = self.bat["train"].n  # targets in one pass
-        self.plan = planned_steps(self.tc, self.n_train)  # this run's length in steps
         self.t_loop = time.time()
         self.passes = PassEstimate(self.tc, self.plan, self.n_train, self.step, self._elapsed())
         self._plan_dropout()
@@ -314,13 +317,13 @@ class Trainer:
         self.pbar.update(self.step - self.pbar.n)
         self.pbar.close()
         sync(self.rt.device)
-        seconds, step, B = time.time() - self.t_loop, self.step, self.tc.batch_size
+        seconds, step, B = time.time() - self.t_loop, self.step, self.tc.batch_size  # seconds: this process's
         steady = ((step - self.warm_step) * B / (time.time() - self.t_warm)
                   if self.t_warm and step > self.warm_step else None)
         if self.bad is not None and bool(self.bad):
             self._nan_error(float("nan"), f"in the last steps before {step}")
         self._checkpoint()
-        summary = {"step": step, "planned_steps": self.plan, "stopped": reason, "train_seconds": round(seconds, 2),
+        summary = {"step": step, "planned_steps": self.plan, "stopped": reason, "train_seconds": round(self._elapsed(), 2),
                    "tokens_per_s": round((step - self.start_step) * B / max(seconds, 1e-9), 1),
                    "steady_tokens_per_s": round(steady, 1) if steady else None, "device": str(self.rt.device),
                    "cuda_graph": self.train_step.graphed, "precision": self.rt.precision, "run_dir": str(self.out)}
@@ -328,8 +331,8 @@ class Trainer:
             summary["undertrained"] = True
         if reason.startswith("signal"):
             summary["interrupted"] = True
-            self.say(f"interrupted ({reason}) at step {step}: checkpoint saved in {self.out}; continue with --resume")
-            self._say_undertrained(summary)
+            self.say(f"interrupted ({reason}) at step {step}: checkpoint saved in {self.out}; continue with --resume"
+                     + (f"\n{undertrained_line(summary)}" if summary.get("undertrained") else ""))
             return summary
         if self.val_pos is not None:
             summary["val_loss"] = self._loss_on("val")
@@ -337,10 +340,10 @@ class Trainer:
             summary["test_loss"] = self._loss_on("test")
         self._record({"final": True, **summary})
         if self.rt.is_main:
-            self._write_outputs(summary, reason, seconds)
+            self._write_outputs(summary, reason)
         return summary
 
-    def _write_outputs(self, summary: dict, reason: str, seconds: float) -> None:
+    def _write_outputs(self, summary: dict, reason: str) -> None:
         with torch.no_grad():
             joined = self.cfg.model.vectors == "joined"
             tables = [t.float().cpu().numpy() for t in (self.model.joined_tables() if joined else [self.model.C.weight])]
@@ -350,11 +353,8 @@ class Trainer:
         atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=1))
         ppl = (f" (test perplexity {math.exp(min(summary['test_loss'], 50)):.1f})"
                if self.tc.level == "word" and self.model.normalised() and "test_loss" in summary else "")
-        self.say(f"done: {self.step} steps ({reason}) in {seconds:.1f}s, val loss {summary.get('val_loss', math.nan):.4f}, "
+        self.say(f"done: {self.step} steps ({reason}) in {summary['train_seconds']:.1f}s, val loss {summary.get('val_loss', math.nan):.4f}, "
                  f"test loss {summary.get('test_loss', math.nan):.4f}{ppl}")
         self.say(f"run directory: {self.out} (ckpt.pt, config.json, vocab.json, metrics.jsonl, embeddings.vec)")
-        self._say_undertrained(summary)
-
-    def _say_undertrained(self, summary: dict) -> None:
         if summary.get("undertrained"):
             self.say(undertrained_line(summary))
