@@ -92,7 +92,8 @@ def test_char_run_sample_plot_and_report(names_file, tmp_path, capsys):
                  "--n-embd", "2", "--n-hidden", "32", "--eval-every", "50", "--lr", "1e-2"]) == 0
     capsys.readouterr()
     assert main(["sample", "--model", str(out), "-n", "8"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    head, *lines = capsys.readouterr().out.strip().splitlines()
+    assert head == f"model: {out} (step 200), temperature 1, seed 0"  # which run answered
     assert len(lines) == 8 and all(l.endswith(("(in train)", "(new)")) for l in lines)
     assert main(["plot", "--model", str(out)]) == 0
     assert (out / "plot-pca.png").exists()
@@ -181,3 +182,15 @@ def test_a_full_disk_while_training_is_one_line_and_leaves_no_temporary_file(nam
     err = capsys.readouterr().err
     assert rc == 1 and err.strip() == "wordmore: error: No space left on device"
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")] and not (out / ".lock").exists()
+
+
+def test_a_reader_that_stops_early_is_no_error(vec, tmp_path):
+    """`wordmore query ... | head -1`: the closed pipe ends the command quietly with status 0."""
+    (tmp_path / "q.txt").write_text("king\n" * 20000)
+    with open(tmp_path / "q.txt") as q:
+        p = subprocess.Popen([sys.executable, "-m", "wordmore", "query", "-m", str(vec)], stdin=q,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip()  # the first answer, then the reader goes away
+    p.stdout.close()
+    assert p.wait(timeout=120) == 0
+    assert "error" not in p.stderr.read()

@@ -308,3 +308,51 @@ def test_under_torch_distributed_local_rank_0_prepares_and_the_others_wait(words
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert "data: encoded" in outs[1] and "reusing" in outs[0] and "waiting" not in outs[0]
+
+
+@pytest.mark.parametrize("text,why", [("alice\nbob\n", "not JSON"), ("{}", "missing key"), ("[1, 2]", "got a list"),
+                                      ('{"itos": ["a", 1]}', "missing key.*counts")])
+def test_a_malformed_vocab_flag_is_one_clear_error(words_file, tmp_path, text, why):
+    p = tmp_path / "names.txt"
+    p.write_text(text)
+    with pytest.raises(WordmoreError, match=f"--vocab {p}: not a vocabulary: .*{why}"):
+        prepare(DataConfig(dataset=str(words_file), vocab=str(p)), W, **QUIET)
+
+
+def test_a_damaged_vocab_json_of_an_encoded_corpus_is_named(words_file, tmp_path):
+    a = prepare(DataConfig(dataset=str(words_file)), W, **QUIET)
+    (a.folder / "vocab.json").write_text('{"itos": ["<s>"], "counts": [1, 2], "tokenizer": {}}')
+    with pytest.raises(WordmoreError, match="vocab.json: not a vocabulary: 1 tokens in itos but 2 counts"):
+        K.Corpus(a.folder)
+
+
+@pytest.mark.parametrize("val,test", [(0.6, 0.5), (0.5, 0.5)])
+def test_split_fractions_must_leave_text_to_train_on(words_file, val, test):
+    with pytest.raises(WordmoreError, match=f"--val-frac {val} and --test-frac {test} add up to"):
+        prepare(DataConfig(dataset=str(words_file), val_frac=val, test_frac=test), W, **QUIET)
+
+
+def test_empty_held_out_splits_are_said(words_file):
+    said = []
+    c = prepare(DataConfig(dataset=str(words_file), val_frac=0.0, test_frac=0.0), W, log=said.append)
+    assert c.meta["tokens"]["val"] == c.meta["tokens"]["test"] == 1
+    assert sum("split is empty (--val-frac 0)" in s or "split is empty (--test-frac 0)" in s for s in said) == 2
+    said.clear()
+    prepare(DataConfig(dataset=str(words_file)), W, log=said.append)
+    assert not any("is empty" in s for s in said)
+
+
+@pytest.mark.parametrize("max_vocab", [1, 2])
+def test_a_max_vocab_too_small_for_any_token_names_max_vocab(words_file, max_vocab):
+    with pytest.raises(WordmoreError, match=f"--max-vocab {max_vocab} leaves no room"):
+        prepare(DataConfig(dataset=str(words_file), max_vocab=max_vocab, min_count=1), W, **QUIET)
+
+
+def test_an_empty_vocabulary_names_the_flag_that_emptied_it():
+    from types import SimpleNamespace
+    tally = SimpleNamespace(index={"a": 0, "b": 1}, counts=np.array([3, 2]), n_tokens=5, n_units=2)
+    src = SimpleNamespace(name="x")
+    with pytest.raises(WordmoreError, match="--max-vocab 2 leaves no room"):
+        K._vocabulary(tally, DataConfig(max_vocab=2), W, src)
+    with pytest.raises(WordmoreError, match="after --min-count 4"):
+        K._vocabulary(tally, DataConfig(min_count=4, max_vocab=2), W, src)

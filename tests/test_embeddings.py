@@ -392,3 +392,14 @@ def test_cross_joined_tables_are_the_cosines_of_their_kernel():
     with pytest.raises(WordmoreError):
         join_tables([A, B[:, :20]], cross=0.2)
     assert np.allclose(join_tables([A], cross=0.2), join_tables([A]))  # one (tied) table: nothing to cross
+
+
+def test_cancelling_query_is_refused_and_analogy_unchanged(emb):
+    for method in ("add", "mul"):
+        with pytest.raises(WordmoreError, match=r"the query vector is zero \(king - king\)"):
+            emb.most_similar(["king"], ["king"], method=method)
+    with pytest.raises(WordmoreError, match=r"zero \(king \+ man - man - king\)"):
+        emb.most_similar(["king", "man"], ["man", "king"])
+    got = emb.analogy("king", "king", "queen", 3)  # a - b + c with a == b: the neighbours of c, a and c excluded
+    want = [x for x in emb.neighbors("queen", 4) if x[0] != "king"][:3]
+    assert [w for w, _ in got] == [w for w, _ in want] and np.allclose([s for _, s in got], [s for _, s in want])

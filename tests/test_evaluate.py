@@ -11,6 +11,7 @@ from wordmore.evaluate import (
     eval_files,
     evaluate_analogies,
     evaluate_pairs,
+    read_pairs,
 )
 
 WORDS = ["king", "queen", "man", "woman", "prince", "princess", "boy", "girl", "paris", "france", "rome", "italy"]
@@ -132,6 +133,30 @@ def test_eval_files_are_checked_before_any_work(tmp_path, monkeypatch, files):
         eval_files(str(files[0]), "/nope.tsv")
     with pytest.raises(WordmoreError, match=r"no such analogy file: q2.txt \(looked in the current folder"):
         eval_files("q2.txt", None)
+
+
+def test_a_malformed_pair_file_is_refused_before_the_analogies_run(tmp_path, files):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("king\tqueen\t8.5\nman\twoman\tnan\n")
+    with pytest.raises(WordmoreError, match=r"bad.tsv:2: score 'nan' is not a finite number"):
+        eval_files(str(files[0]), str(bad))
+    bad.write_text(": capital\nathens greece baghdad iraq\n")  # an analogy file given as pairs
+    with pytest.raises(WordmoreError, match=r"bad.tsv:1: expected 'word1"):
+        eval_files(str(files[0]), str(bad))
+    bad.write_text("# nothing\n")
+    with pytest.raises(WordmoreError, match="no word pairs in it"):
+        eval_files(None, str(bad))
+
+
+def test_a_header_line_is_skipped_as_gensim_skips_it(tmp_path, files):
+    plain = evaluate_pairs(Embeddings(WORDS, V), files[1])
+    headed = tmp_path / "headed.tsv"
+    headed.write_text("Word 1\tWord 2\tHuman (mean)\n" + files[1].read_text())
+    assert read_pairs(headed) == read_pairs(files[1])
+    assert {**evaluate_pairs(Embeddings(WORDS, V), headed), "file": ""} == {**plain, "file": ""}
+    (tmp_path / "late.tsv").write_text(files[1].read_text() + "a\tb\tmean\n")  # only the first line may be a header
+    with pytest.raises(WordmoreError, match="late.tsv:7: score 'mean' is not a number"):
+        read_pairs(tmp_path / "late.tsv")
 
 
 def test_bare_eval_name_found_beside_the_data(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -115,3 +116,22 @@ def test_a_space_token_shows_as_its_stand_in():
     text = to_text(answer(e, build_query(["a"], k=2)))
     assert "\u2423" in text.splitlines()[2] and "neighbour of a" in text
     assert answer(e, build_query(["\u2423"], k=1))["query"] == [" "]  # JSON keeps the real token
+
+
+@pytest.mark.parametrize("line,title", [
+    ("analogy king king queen", "king - king + queen"), ("king - man + man", "king - man + man"),
+    ("king + man - man", "king + man - man"), ("- king + queen - king", "- king + queen - king")])
+def test_title_keeps_each_terms_sign_in_order(emb, line, title):
+    d = answer(emb, parse_line(line, k=2))
+    assert to_text(d).splitlines()[0].split("  ")[1] == title
+    assert len(d["signs"]) == len(d["query"]) and json.loads(json.dumps(d))["signs"] == d["signs"]
+
+
+@pytest.mark.parametrize("method", ["add", "mul"])
+def test_a_zero_query_vector_is_refused(emb, method):
+    for line in ("king - king", "king + man - man - king"):
+        with pytest.raises(WordmoreError, match=re.escape(f"the query vector is zero ({line}): nothing to rank by")):
+            answer(emb, parse_line(line, k=2, method=method))
+    err = io.StringIO()
+    assert run_stream(emb, ["neighbors king - king\n", "king\n"], io.StringIO(), err, k=2, method=method) == 1
+    assert "line 1: the query vector is zero (king - king)" in err.getvalue()

@@ -105,3 +105,28 @@ def test_hub_options_reach_load_dataset(monkeypatch):
                                  hf_split="train[:1%]"), "paragraph")
     assert got["args"] == ("someone/corpus", "en") and got["revision"] == "v1.0"
     assert got["data_files"] == ["a/*.parquet", "b.parquet"] and got["num_proc"] == 4 and got["split"] == "train[:1%]"
+
+
+def test_a_mistyped_file_in_a_local_folder_is_not_sent_to_the_hub(tmp_path, monkeypatch):
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "a.txt").write_text("hello there\n")
+    monkeypatch.chdir(tmp_path)
+    for spec in ("tiny/a.tx", "./tiny/b/c", "tiny/a.tx:cfg"):
+        with pytest.raises(WordmoreError, match=r"no such file, folder or catalog corpus: .*tiny exists here"):
+            S.resolve(spec, DataConfig())
+    assert S.resolve("tiny/a.txt", DataConfig()).kind == "files"
+    assert S.resolve("someone/corpus", DataConfig()).kind == "hub"  # no local folder 'someone'
+
+
+@pytest.mark.parametrize("offline", ["1", ""])
+def test_the_hub_hint_fits_hf_hub_offline(monkeypatch, offline):
+    import datasets
+    def refuse(*a, **k):
+        raise ConnectionError("Couldn't reach 'nobody/x' on the Hub")
+    monkeypatch.setattr(datasets, "load_dataset", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", offline)
+    with pytest.raises(WordmoreError, match="could not load dataset 'nobody/x'") as e:
+        S.load_texts(S.resolve("nobody/x", DataConfig()), DataConfig(), "line")
+    assert ("set HF_HUB_OFFLINE=1" in str(e.value)) == (not offline)
+    assert ("HF_HUB_OFFLINE is set" in str(e.value)) == bool(offline)

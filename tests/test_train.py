@@ -15,6 +15,7 @@ from wordmore.cli import main
 from wordmore.checkpoint import load_checkpoint, load_model
 from wordmore.config import RunConfig, TrainConfig, dropout_at, resolve_config
 from wordmore.corpus import prepare
+from wordmore.errors import WordmoreError
 from wordmore.train import lr_at, train
 
 TINY = ["--n-embd", "4", "--n-hidden", "16", "--context", "3", "--batch-size", "32", "--eval-every", "20",
@@ -340,3 +341,17 @@ def test_a_word_run_writes_its_two_tables_joined(words_file, tmp_path):
     assert abs(emb.vectors - join_tables([C @ M, out], 0.2)).max() < 1e-5  # the .vec keeps 6 decimals
     assert abs(emb.vectors - join_tables([C @ M, out])).max() > 1e-3  # not the plain join
     assert abs(emb.vectors - join_tables([C, out], 0.2)).max() > 1e-3  # C itself is not what was written
+
+
+def test_flags_that_pass_their_limits_but_not_each_other_are_one_line(names_file, tmp_path, capsys):
+    from wordmore.runtime import Runtime
+    common = ["--level", "word", "--dataset", str(names_file), "--max-steps", "2", "--out", str(tmp_path / "r")]
+    assert run([*common, "--head", "adaptive", "--cutoffs", "10", "5"]) == 1
+    assert "--cutoffs must rise" in capsys.readouterr().err
+    assert run([*common, "--val-frac", "0.6", "--test-frac", "0.5"]) == 1
+    assert "add up to 1.1" in capsys.readouterr().err
+    rt = Runtime(torch.device("cpu"), "fp32")
+    e = rt.explain(RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory: "
+                                "you tried to allocate 137438953472 bytes."), tmp_path)
+    assert isinstance(e, WordmoreError) and "out of memory on cpu" in str(e) and "--n-hidden" in str(e)
+    assert rt.explain(ValueError("x"), tmp_path).__class__ is ValueError  # others pass through unchanged

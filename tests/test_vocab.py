@@ -1,9 +1,12 @@
+import json
+import os
+import re
 from collections import Counter
 
-import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from wordmore.errors import WordmoreError
 from wordmore.vocab import UNK, TokenizerConfig, Vocab, count_tokens, tokenize
 
 W = TokenizerConfig("word")
@@ -138,3 +141,33 @@ def test_chunk_encoder_equals_tokenize_on_any_text(units, kind):
     cfg = TokenizerConfig("word", punct=True) if kind == "punct" else TokenizerConfig(kind)
     toks, ids, n = encode_units(units, cfg)
     assert _units_of(ids, toks) == [t for t in (tokenize(u, cfg) for u in units) if t]
+
+
+GOOD = {"itos": ["<s>", UNK, "a"], "counts": [1, 0, 2], "tokenizer": {"level": "word"}}
+
+
+@pytest.mark.parametrize("text,why", [
+    ("alice\nbob\n", "not JSON"), ("{}", "missing key.*itos, counts, tokenizer"), ("[1, 2]", "got a list"),
+    ('{"itos": ["a", 1]}', "missing key.*counts, tokenizer"),
+    (json.dumps({**GOOD, "itos": ["<s>", 1, "a"]}), "itos is not a list of strings"),
+    (json.dumps({**GOOD, "counts": [1, 0]}), "3 tokens in itos but 2 counts"),
+    (json.dumps({**GOOD, "counts": [1, -1, 2]}), "counts is not a list of integers"),
+    (json.dumps({**GOOD, "itos": ["<s>", "a", "a"]}), "twice"),
+    (json.dumps({**GOOD, "tokenizer": {"level": "byte"}}), "level 'byte'"),
+    (json.dumps({**GOOD, "tokenizer": {"levle": "word"}}), "tokenizer is not a mapping"),
+    (json.dumps({**GOOD, "itos": ["x", UNK, "a"]}), "lacks the boundary token '<s>'"),
+])
+def test_a_malformed_vocab_file_is_one_clear_error(tmp_path, text, why):
+    p = tmp_path / "v.json"
+    p.write_text(text)
+    with pytest.raises(WordmoreError, match=f"^{re.escape(str(p))}: not a vocabulary: .*{why}"):
+        Vocab.load(p)
+
+
+def test_a_saved_vocab_loads_back(tmp_path):
+    v = Vocab.build(Counter("abbccc"), C, n_units=2)
+    v.save(tmp_path / "v.json")
+    w = Vocab.load(tmp_path / "v.json")
+    assert (w.itos, w.counts, w.tokenizer) == (v.itos, v.counts, v.tokenizer)
+    with pytest.raises(WordmoreError, match="cannot read"):
+        Vocab.load(tmp_path / "missing.json", "--vocab missing.json")

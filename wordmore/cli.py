@@ -55,7 +55,7 @@ def _training_parsers(sub) -> None:
     p = sub.add_parser("sample", help="print new names from a char model")
     p.add_argument("--model", "-m", default="", help="run directory (default: the newest char run under ./runs)")
     p.add_argument("-n", "--num", type=_int_type(1), default=20)
-    p.add_argument("--temperature", type=field_type(float, {"gt": 0.0}), default=1.0)
+    p.add_argument("--temperature", type=field_type(float, {"gt": 0.0, "max": 100.0}), default=1.0)
     p.add_argument("--seed", type=_int_type(0), default=0)
 
 
@@ -195,10 +195,11 @@ def cmd_sample(args) -> int:
     path = run_dir(args.model, "char")  # before torch: a wrong -m answers at once
     from .checkpoint import load_model
     from .sample import sample_units, training_units
-    model, vocab, cfg, _ = load_model(path)
+    model, vocab, cfg, state = load_model(path)
     seen = training_units(cfg, vocab)
+    print(f"model: {path} (step {state['step']:,}), temperature {args.temperature:g}, seed {args.seed}")
     for text in sample_units(model, vocab, cfg, args.num, args.temperature, args.seed):
-        print(text + ("" if seen is None else ("  (in train)" if text in seen else "  (new)")))
+        print((text or "(empty)") + ("" if seen is None else ("  (in train)" if text in seen else "  (new)")))
     return 0
 
 
@@ -346,11 +347,11 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.cmd](args)
     except WordmoreError as e:
         return main_error(args, str(e))
+    except BrokenPipeError:  # `wordmore query ... | head`: the reader has what it wanted (before OSError, its base)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:  # a full disk, a read-only folder, a path that is a file: one line, never a traceback
         return main_error(args, f"{e.strerror or type(e).__name__}: {e.filename or ''}".rstrip(": "))
     except KeyboardInterrupt:
         print("wordmore: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0

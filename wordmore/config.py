@@ -64,6 +64,8 @@ class ModelConfig:
         if self.tie and (self.head == "adaptive" or self.n_embd != self.n_hidden):
             return (f"--tie needs --n-embd equal to --n-hidden (got {self.n_embd} and {self.n_hidden}) "
                     f"and a head other than adaptive (got {self.head})")
+        if self.head == "adaptive" and list(self.cutoffs) != sorted(set(self.cutoffs)):
+            return f"--cutoffs must rise, each cluster boundary above the last (got {' '.join(map(str, self.cutoffs))})"
         return None
 
 
@@ -164,6 +166,9 @@ class RunConfig:
             raise WordmoreError("give the length once: --epochs or --tokens, not both")
         if not (t.epochs or t.tokens or t.max_steps):
             raise WordmoreError("no length: give --epochs, --tokens or --max-steps")
+        why = self.data.conflict()
+        if why:
+            raise WordmoreError(why)
         self.model.validate()
         return self
 

@@ -47,11 +47,7 @@ class Corpus:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.meta = _meta(self.folder)
-        try:
-            with open(self.folder / "vocab.json", encoding="utf-8") as f:
-                self.vocab = Vocab.from_dict(json.load(f))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise WordmoreError(f"encoded corpus {self.folder}: vocab.json is not a vocabulary ({e})") from None
+        self.vocab = Vocab.load(self.folder / "vocab.json", f"encoded corpus {self.folder}: vocab.json")
         dtype = DTYPES[self.meta.get("dtype", "uint16")]
         self.splits = {}
         for s in SPLITS:
@@ -117,6 +113,9 @@ def prepare(cfg: DataConfig, tok: TokenizerConfig, min_tokens: int = 2, log=prin
     """Load, count, build the vocabulary and encode (or reuse the cached encoding). Any number of processes
     may call it at once: one prepares under a file lock, the others wait and reuse; under torch.distributed
     local rank 0 prepares while the other ranks wait at a barrier."""
+    why = cfg.conflict()
+    if why:
+        raise WordmoreError(why)
     enc = encoded_folder(cfg.dataset)
     if enc is not None:  # an encoded corpus folder (from this cache or shipped from another machine)
         corpus = Corpus(enc)
@@ -132,7 +131,16 @@ def prepare(cfg: DataConfig, tok: TokenizerConfig, min_tokens: int = 2, log=prin
     finally:
         if dist is not None and dist[0] == 0:
             dist[1]()
+    _say_empty_splits(corpus, log)
     return corpus
+
+
+def _say_empty_splits(corpus: Corpus, log) -> None:
+    """A note when the validation or test split holds no text (its loss then reads nan)."""
+    empty = [s for s in SPLITS[1:] if corpus.meta["tokens"].get(s, 0) <= 1]  # a lone boundary is no text
+    for s in empty:
+        name = "validation" if s == "val" else s
+        log(f"data: note: the {name} split is empty (--{s}-frac 0): the {name} loss will read nan")
 
 
 def _prepare_locked(cfg: DataConfig, tok: TokenizerConfig, min_tokens: int, log) -> Corpus:
@@ -218,14 +226,17 @@ def _vocabulary(tally: Tally, cfg: DataConfig, tok: TokenizerConfig, src: Source
     if tally.n_tokens == 0:
         raise WordmoreError(f"corpus {src.name} is empty: no {tok.level} tokens in it")
     if cfg.vocab:
-        with open(_vocab_path(cfg.vocab), encoding="utf-8") as f:
-            given = Vocab.from_dict(json.load(f))
+        path = _vocab_path(cfg.vocab)
+        given = Vocab.load(path, f"--vocab {path}")
         if given.tokenizer != tok:
             raise WordmoreError(f"--vocab {cfg.vocab} was made with {given.tokenizer}, not {tok}")
         vocab = given
     else:
         vocab = Vocab.build(dict(zip(tokens, counts.tolist())), tok, n_units=tally.n_units,
                             min_count=cfg.min_count, max_vocab=cfg.max_vocab or None)
+        if vocab.n_words() == 0 and counts.max(initial=0) >= cfg.min_count:
+            raise WordmoreError(f"vocabulary is empty: --max-vocab {cfg.max_vocab} leaves no room beside the "
+                                f"boundary and <unk> entries; give at least 3 (or 0 for all)")
         if vocab.n_words() == 0:
             raise WordmoreError(f"vocabulary is empty after --min-count {cfg.min_count} "
                                 f"(the most frequent token occurs fewer times); lower --min-count")

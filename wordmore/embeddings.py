@@ -90,11 +90,14 @@ class Embeddings:
         return self.unit if not restrict else self.unit[:restrict]
 
     def most_similar(self, positive=(), negative=(), k: int = 10, restrict: int | None = None,
-                     method: str = "add", skip_specials: bool = True):
-        """gensim's most_similar (add) or most_similar_cosmul (mul): query words excluded, gensim's scores."""
+                     method: str = "add", skip_specials: bool = True, label: str | None = None):
+        """gensim's most_similar (add) or most_similar_cosmul (mul), query words excluded; label names it in errors."""
         if not positive and not negative:
             raise WordmoreError("empty query: give at least one word")
         pos, neg = self.require(*positive), self.require(*negative)
+        if np.linalg.norm(self.unit[pos].sum(0) - self.unit[neg].sum(0)) < 1e-4:
+            label = label or expression([*positive, *negative], ["+"] * len(pos) + ["-"] * len(neg))
+            raise WordmoreError(f"the query vector is zero ({label}): nothing to rank by")
         scores = similar_scores(self._restricted(restrict), self.unit[pos][None], self.unit[neg][None], method)[0]
         return self._top(scores, k, set(pos) | set(neg), skip_specials)
 
@@ -216,6 +219,14 @@ def similar_scores(U: np.ndarray, pos: np.ndarray, neg: np.ndarray, method: str 
             den *= (neg[:, j] @ U.T + 1) / 2
         return num / (den + 1e-6)
     raise WordmoreError(f"unknown analogy method {method!r}: choose add or mul")
+
+
+def expression(words: list[str], signs: list[str]) -> str:
+    """Words with their signs in the order given: king - man + woman (a leading '+' left out)."""
+    out: list[str] = []
+    for s, w in zip(signs, words):
+        out += [s, w] if out or s == "-" else [w]
+    return " ".join(out)
 
 
 def fmt_table(rows: list[tuple], headers: tuple) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,15 +115,13 @@ def evaluate_analogies(emb: Embeddings, path, restrict_vocab: int | None = DEFAU
             "coverage": tot.seen / max(tot.seen + tot.skipped, 1)}
 
 
-def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = DEFAULT_RESTRICT,
-                   case_insensitive: bool = True, delimiter: str = "\t") -> dict:
-    """Word-pair similarity (e.g. WordSim-353): Spearman and Pearson against human scores, with coverage."""
-    from scipy import stats
+def read_pairs(path, delimiter: str = "\t") -> list[tuple[str, str, float]]:
+    """Word pairs with human scores (word1, word2, score per line; '#' lines, and a first line without a
+    number, such as WordSim's 'Word 1  Word 2  Human (mean)' header, skipped)."""
     p = Path(path)
     if not p.exists():
         raise WordmoreError(f"no such word-pair file: {p}")
-    ok = _vocab_map(emb, restrict_vocab, case_insensitive)
-    gold, model, oov, total = [], [], 0, 0
+    pairs, first = [], True
     with open(p, encoding="utf-8", errors="replace") as f:
         for ln, line in enumerate(f, 1):
             if not line.strip() or line.startswith("#"):
@@ -130,26 +129,40 @@ def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = DEFAULT_R
             parts = line.rstrip("\n").split(delimiter)
             if len(parts) < 3:
                 raise WordmoreError(f"{p}:{ln}: expected 'word1{delimiter!r}word2{delimiter!r}score'")
-            a, b = parts[0], parts[1]
             try:
                 score = float(parts[2])
             except ValueError:
+                if first:
+                    first = False
+                    continue
                 raise WordmoreError(f"{p}:{ln}: score {parts[2]!r} is not a number") from None
-            total += 1
-            if case_insensitive:
-                a, b = a.upper(), b.upper()
-            if a not in ok or b not in ok:
-                oov += 1
-                continue
+            if not math.isfinite(score):
+                raise WordmoreError(f"{p}:{ln}: score {parts[2]!r} is not a finite number")
+            first = False
+            pairs.append((parts[0], parts[1], score))
+    if not pairs:
+        raise WordmoreError(f"{p}: no word pairs in it (expected 'word1{delimiter!r}word2{delimiter!r}score' lines)")
+    return pairs
+
+
+def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = DEFAULT_RESTRICT,
+                   case_insensitive: bool = True, delimiter: str = "\t") -> dict:
+    """Word-pair similarity (e.g. WordSim-353): Spearman and Pearson against human scores, with coverage."""
+    from scipy import stats
+    ok = _vocab_map(emb, restrict_vocab, case_insensitive)
+    gold, model, pairs = [], [], read_pairs(path, delimiter)
+    for a, b, score in pairs:
+        if case_insensitive:
+            a, b = a.upper(), b.upper()
+        if a in ok and b in ok:
             gold.append(score)
             model.append(float(emb.unit[ok[a]] @ emb.unit[ok[b]]))
-    if len(gold) < 2:
-        return {"file": str(p), "pairs": total, "seen": len(gold), "oov": oov,
-                "spearman": float("nan"), "pearson": float("nan"), "coverage": len(gold) / max(total, 1)}
-    return {"file": str(p), "pairs": total, "seen": len(gold), "oov": oov,
-            "spearman": float(stats.spearmanr(gold, model).statistic),
-            "pearson": float(stats.pearsonr(gold, model).statistic),
-            "coverage": len(gold) / max(total, 1)}
+    total, seen = len(pairs), len(gold)
+    few = seen < 2
+    return {"file": str(path), "pairs": total, "seen": seen, "oov": total - seen,
+            "spearman": float("nan") if few else float(stats.spearmanr(gold, model).statistic),
+            "pearson": float("nan") if few else float(stats.pearsonr(gold, model).statistic),
+            "coverage": seen / total}
 
 
 def _eval_dirs() -> list[Path]:
@@ -196,6 +209,10 @@ def eval_files(analogies: str | None, similarity: str | None) -> tuple[Path | No
     if ana is None and sim is None:
         raise WordmoreError("nothing to evaluate: pass --analogies FILE and/or --similarity FILE "
                             "(questions-words.txt and wordsim353.tsv are found beside $WORDMORE_DATA)")
+    if ana is not None:
+        read_analogies(ana)
+    if sim is not None:
+        read_pairs(sim)
     return ana, sim
 
 

@@ -29,6 +29,7 @@ class Query:
     positive: list[str] = field(default_factory=list)
     negative: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)  # in the order given (similarity, odd-one-out, analogy)
+    signs: list[str] = field(default_factory=list)  # '+' or '-' for each of words (neighbors, analogy)
     vector: list[float] | None = None
     k: int = 10
     restrict: int | None = None
@@ -85,12 +86,13 @@ def build_query(expr=(), positive=(), negative=(), vector=None, k: int = 10,
         return Query("vector", vector=parse_vector(vector), k=k, restrict=restrict)
     terms = parse_terms(" ".join(expr)) if expr else [("+", w) for w in positive] + [("-", w) for w in negative]
     pos, neg = [w for s, w in terms if s == "+"], [w for s, w in terms if s == "-"]
-    return Query("neighbors", pos, neg, [w for _, w in terms], k=k, restrict=restrict, method=method)
+    return Query("neighbors", pos, neg, [w for _, w in terms], [s for s, _ in terms], k=k, restrict=restrict,
+                 method=method)
 
 
 def analogy_query(a: str, b: str, c: str, k: int = 5, restrict: int | None = None, method: str = "add") -> Query:
     """a - b + c in fastText's order (king man woman -> queen)."""
-    return Query("analogy", [a, c], [b], [a, b, c], k=k, restrict=restrict, method=method)
+    return Query("analogy", [a, c], [b], [a, b, c], ["+", "-", "+"], k=k, restrict=restrict, method=method)
 
 
 def parse_line(line: str, k: int = 10, restrict: int | None = None, method: str = "add") -> Query | None:
@@ -136,8 +138,10 @@ def answer(emb: Embeddings, q: Query) -> dict:
     pos = [emb.words[i] for i in emb.require(*q.positive)]
     neg = [emb.words[i] for i in emb.require(*q.negative)]
     words = [emb.words[i] for i in emb.require(*q.words)]
-    res = emb.most_similar(pos, neg, q.k, q.restrict, q.method)
-    return {**head, "query": words, "positive": pos, "negative": neg, "method": q.method, "k": q.k,
+    from .embeddings import expression
+    signs = q.signs or ["+"] * len(pos) + ["-"] * len(neg)
+    res = emb.most_similar(pos, neg, q.k, q.restrict, q.method, label=expression(words, signs))
+    return {**head, "query": words, "signs": signs, "positive": pos, "negative": neg, "method": q.method, "k": q.k,
             "restrict_vocab": q.restrict, "results": [{"word": w, "score": s} for w, s in res]}
 
 
@@ -168,13 +172,10 @@ def to_text(d: dict) -> str:
 
 def _title(d: dict) -> str:
     """The query as typed: king - man + woman."""
-    neg = set(d["negative"]) - set(d["positive"])
-    out = []
-    for w in d["query"]:
-        sign = "-" if w in neg else "+"
-        out += [sign, w] if out or sign == "-" else [w]
+    from .embeddings import expression
     from .vecio import visible
-    return " ".join(map(visible, out))
+    signs = d.get("signs") or ["+"] * len(d["positive"]) + ["-"] * len(d["negative"])
+    return expression([visible(w) for w in d["query"]], signs)
 
 
 def error_json(message: str, **extra) -> str:

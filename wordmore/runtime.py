@@ -143,13 +143,17 @@ class Runtime:
                     dist.destroy_process_group()
 
     def explain(self, e: BaseException, out) -> BaseException:
-        """A failed collective (another rank died or hung) as one clear line; other errors unchanged."""
+        """A failed collective (another rank died or hung) or allocation as one clear line; other errors unchanged."""
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         text = text.split("] ", 1)[-1] if text.startswith("[") else text  # gloo's source location
         collective = any(k in str(e) for k in ("gloo", "Gloo", "NCCL", "Connection", "timed out", "Timeout"))
         if self.world > 1 and not isinstance(e, WordmoreError) and isinstance(e, RuntimeError) and collective:
             return WordmoreError(f"rank {self.rank}: another process of this run stopped answering ({text[:120]}); "
                                  f"the last checkpoint is in {out}: continue with --resume")
+        if isinstance(e, MemoryError) or isinstance(e, RuntimeError) and any(
+                k in str(e) for k in ("can't allocate memory", "out of memory", "Out of memory")):
+            return WordmoreError(f"out of memory on {self.device} ({text[:120]}): lower --batch-size, --n-embd, "
+                                 f"--n-hidden or --max-vocab")
         return e
 
 

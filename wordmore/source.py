@@ -47,6 +47,16 @@ class DataConfig:
     split_seed: int = opt(42, "seed of the unit permutation into splits", min=0)
     cache_dir: str = opt("", "cache folder ('' = $WORDMORE_CACHE or ~/.cache/wordmore)")
 
+    def conflict(self) -> str | None:
+        """Why these fields cannot hold together (None when they can)."""
+        if self.val_frac + self.test_frac >= 1:
+            return (f"--val-frac {self.val_frac} and --test-frac {self.test_frac} add up to "
+                    f"{self.val_frac + self.test_frac:g}: they must leave text to train on (a sum below 1)")
+        if 0 < self.max_vocab < 3:
+            return (f"--max-vocab {self.max_vocab} leaves no room for a token: it counts the boundary and <unk> "
+                    f"entries too; give at least 3 (or 0 for all)")
+        return None
+
 
 def cache_root(cfg: DataConfig) -> Path:
     """Folder for downloads and encoded corpora."""
@@ -161,6 +171,11 @@ def resolve(spec: str, cfg: DataConfig) -> Source:
         if not files:
             raise WordmoreError(f"no file matches {spec}")
         return _local(files, spec)
+    rel = Path(spec.partition(":")[0])
+    top = rel.parts[0] if len(rel.parts) > 1 and not rel.is_absolute() and not spec.startswith("~") else ""
+    if top and Path(top).exists():  # under a local file or folder: a mistyped path, not a hub id
+        raise WordmoreError(f"no such file, folder or catalog corpus: {spec} ({top} exists here, so it is read "
+                            f"as a local path, not a hub id)")
     looks_like_path = spec.startswith((".", "/", "~")) or spec.endswith((".txt", ".text", ".gz")) or os.sep in spec and spec.count("/") > 1
     if looks_like_path or "/" not in spec and ":" not in spec:
         names = ", ".join(sorted(catalog))
@@ -205,10 +220,18 @@ def load_texts(src: Source, cfg: DataConfig, sample_by: str):
         raise WordmoreError(f"dataset {src.name}: {e}") from None
     except Exception as e:  # hub unreachable, unknown id, bad config: one line, no traceback
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        hint = (" (no network? set HF_HUB_OFFLINE=1 to fail fast, or pass local text with --dataset PATH)"
-                if src.kind == "hub" else "")
+        hint = "" if src.kind != "hub" else (
+            " (HF_HUB_OFFLINE is set: only datasets already in the Hugging Face cache load; unset it to download, "
+            "or pass local text with --dataset PATH)" if _hub_offline() else
+            " (no network? set HF_HUB_OFFLINE=1 to fail fast, or pass local text with --dataset PATH)")
         raise WordmoreError(f"could not load dataset {src.name!r}: {type(e).__name__}: {msg}{hint}") from None
     return _slice_stream(ds, cfg) if cfg.streaming else ds
+
+
+def _hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE (or HF_DATASETS_OFFLINE) is set, as huggingface_hub reads it."""
+    return any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
+               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 def _slice_stream(ds, cfg: DataConfig):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,8 @@ def read_vectors(path: Path, limit: int | None = None) -> tuple[list[str], np.nd
             head = f.read(4096)
     except OSError as e:
         raise WordmoreError(f"cannot read {path}: {e.strerror}") from None
+    if not head:
+        raise WordmoreError(f"{path}: the file is empty (expected a 'COUNT DIM' header, then one vector per line)")
     parts = head.split(b"\n", 1)[0].split()
     if path.suffix == ".bin" or (len(parts) == 2 and b"\0" in head):
         return _read_binary(path, limit)
@@ -150,6 +153,7 @@ def _read_binary(p: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
         if n < 0 or dim <= 0:
             raise WordmoreError(f"{p}:1: bad header (expected 'COUNT DIM')")
         n = min(n, limit) if limit else n
+        _check_size(p, n, dim, os.fstat(f.fileno()).st_size - f.tell())
         vecs = np.empty((n, dim), dtype=np.float32)  # (n, D)
         words: list[str] = []
         for i in range(n):
@@ -170,6 +174,14 @@ def _read_binary(p: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
         raise WordmoreError(f"{p}: NaN or infinite value in the vector of {words[bad]!r}")
     check_dups(words, p, None)
     return words, vecs
+
+
+def _check_size(p: Path, n: int, dim: int, left: int) -> None:
+    """Refuse a binary header promising more rows than the bytes after it can hold (before allocating them)."""
+    need = n * (4 * dim + 1)  # each row: a word (maybe empty), a space, dim float32s
+    if need > left:
+        raise WordmoreError(f"{p}:1: header says {n:,} vectors of {dim:,} floats (at least {need:,} bytes), "
+                            f"but only {left:,} bytes follow it: the file is truncated or not word2vec binary")
 
 
 def _read_kv(p: Path, limit: int | None) -> tuple[list[str], np.ndarray]:

@@ -10,6 +10,7 @@ from typing import Iterable, Iterator, Literal
 
 import numpy as np
 
+from .errors import WordmoreError
 from .options import INTERNAL, opt
 
 BOUNDARY = {"char": ".", "word": "<s>"}
@@ -115,10 +116,55 @@ class Vocab:
         """Inverse of to_dict."""
         return cls(d["itos"], d["counts"], TokenizerConfig(**d["tokenizer"]))
 
+    @classmethod
+    def load(cls, path, what: str = "") -> "Vocab":
+        """Read a vocab.json, checked: one WordmoreError naming the file (or `what`) and what is wrong."""
+        name = what or str(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except OSError as e:
+            raise WordmoreError(f"{name}: cannot read it ({e.strerror or e})") from None
+        except ValueError as e:  # not UTF-8 or not JSON
+            raise WordmoreError(f"{name}: not a vocabulary: not JSON ({e})") from None
+        why = vocab_problem(d)
+        if why:
+            raise WordmoreError(f"{name}: not a vocabulary: {why}")
+        return cls.from_dict(d)
+
     def save(self, path) -> None:
         """Write vocab.json (tokens with counts, frequency order)."""
         from .atomic import atomic_write_text
         atomic_write_text(path, json.dumps(self.to_dict(), ensure_ascii=False))
+
+
+def vocab_problem(d) -> str | None:
+    """Why d is not a vocabulary's dict (to_dict's form), or None when Vocab.from_dict will take it."""
+    keys = ("itos", "counts", "tokenizer")
+    if not isinstance(d, dict):
+        return f"expected a JSON object with {', '.join(keys)}, got a {type(d).__name__}"
+    missing = [k for k in keys if k not in d]
+    if missing:
+        return f"missing key(s) {', '.join(missing)} (expected {', '.join(keys)})"
+    itos, counts, tok = d["itos"], d["counts"], d["tokenizer"]
+    if not isinstance(itos, list) or not all(isinstance(t, str) for t in itos):
+        return "itos is not a list of strings"
+    if not isinstance(counts, list) or not all(type(c) is int and c >= 0 for c in counts):
+        return "counts is not a list of integers >= 0"
+    if len(itos) != len(counts):
+        return f"{len(itos)} tokens in itos but {len(counts)} counts"
+    if len(set(itos)) != len(itos):
+        return "itos holds a token twice"
+    names = {"level": str, "lowercase": bool, "punct": bool}
+    if not isinstance(tok, dict) or set(tok) - set(names) or not all(
+            isinstance(v, names[k]) for k, v in tok.items()):
+        return "tokenizer is not a mapping of level (str), lowercase and punct (true/false)"
+    level = tok.get("level", TokenizerConfig.level)
+    if level not in BOUNDARY:
+        return f"tokenizer level {level!r} is not char or word"
+    if BOUNDARY[level] not in itos:
+        return f"itos lacks the boundary token {BOUNDARY[level]!r} of a {level}-level vocabulary"
+    return None
 
 
 def count_tokens(texts: Iterable[str], cfg: TokenizerConfig) -> tuple[Counter, int, int]:
