@@ -91,6 +91,7 @@ class Runtime:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    broken: bool = False  # a collective failed: the group is not left (a peer is gone), see explain
 
     @property
     def is_main(self) -> bool:
@@ -130,7 +131,7 @@ class Runtime:
 
     def barrier(self) -> None:
         """Wait for every rank (several processes only)."""
-        if self.world > 1:
+        if self.world > 1 and not self.broken:
             import torch.distributed as dist
             dist.barrier()
 
@@ -143,11 +144,15 @@ class Runtime:
                     dist.destroy_process_group()
 
     def explain(self, e: BaseException, out) -> BaseException:
-        """A failed collective (another rank died or hung) or allocation as one clear line; other errors unchanged."""
+        """A failed collective (another rank died or hung) or allocation as one clear line; other errors unchanged.
+        After a failed collective torchrun's agent stops this rank with SIGTERM: it is ignored from here, and the
+        group not left (its peer is gone), so the line gets out before the process ends."""
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         text = text.split("] ", 1)[-1] if text.startswith("[") else text  # gloo's source location
         collective = any(k in str(e) for k in ("gloo", "Gloo", "NCCL", "Connection", "timed out", "Timeout"))
         if self.world > 1 and not isinstance(e, WordmoreError) and isinstance(e, RuntimeError) and collective:
+            self.broken = True
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             return WordmoreError(f"rank {self.rank}: another process of this run stopped answering ({text[:120]}); "
                                  f"the last checkpoint is in {out}: continue with --resume")
         if isinstance(e, MemoryError) or isinstance(e, RuntimeError) and any(
