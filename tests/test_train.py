@@ -355,3 +355,10 @@ def test_flags_that_pass_their_limits_but_not_each_other_are_one_line(names_file
                                 "you tried to allocate 137438953472 bytes."), tmp_path)
     assert isinstance(e, WordmoreError) and "out of memory on cpu" in str(e) and "--n-hidden" in str(e)
     assert rt.explain(ValueError("x"), tmp_path).__class__ is ValueError  # others pass through unchanged
+    rank1, old = Runtime(torch.device("cpu"), "fp32", rank=1, world=2), signal.getsignal(signal.SIGTERM)
+    try:  # a peer gone: the line must get out before torchrun's SIGTERM, and the broken group is not left
+        e = rank1.explain(RuntimeError("[gloo/transport/tcp/pair.cc:534] Connection closed by peer"), tmp_path)
+        assert "rank 1: another process of this run stopped answering" in str(e)
+        assert rank1.broken and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, old)

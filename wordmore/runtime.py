@@ -131,13 +131,13 @@ class Runtime:
 
     def barrier(self) -> None:
         """Wait for every rank (several processes only)."""
-        if self.world > 1 and not self.broken:
+        if self.world > 1:
             import torch.distributed as dist
             dist.barrier()
 
     def close(self) -> None:
-        """Leave the process group, if this process joined one."""
-        if self.world > 1:
+        """Leave the process group, if this process joined one (not after a failed collective: see explain)."""
+        if self.world > 1 and not self.broken:
             import torch.distributed as dist
             if dist.is_initialized():
                 with contextlib.suppress(Exception):
