@@ -357,3 +357,16 @@ def test_rng_state_keeps_the_gpu_default_generator():
     a = torch.rand(8, device="cuda")  # the default CUDA generator: any draw made without a generator
     restore_rng(state, gen)
     assert torch.equal(a, torch.rand(8, device="cuda"))
+
+
+def test_a_folder_the_lock_made_goes_with_it_when_the_run_wrote_nothing(tmp_path):
+    fresh, used, there = tmp_path / "a" / "new", tmp_path / "used", tmp_path / "there"
+    there.mkdir()
+    RunLock(fresh).acquire().release()
+    assert not fresh.exists() and (tmp_path / "a").exists()  # only the folder the run named
+    lock = RunLock(used).acquire()
+    (used / "config.json").write_text("{}")
+    lock.release()
+    assert (used / "config.json").exists() and not (used / ".lock").exists()
+    RunLock(there).acquire().release()
+    assert there.is_dir()  # it was there before: kept, although empty

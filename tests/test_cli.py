@@ -157,6 +157,9 @@ def test_encode_prints_the_folder_that_train_then_reuses(words_file, tmp_path, c
     assert f"reusing encoded corpus {folder}" in capsys.readouterr().out
     assert main(["encode", str(tmp_path / "missing.txt")]) == 1
     assert "no such file" in capsys.readouterr().err
+    assert main(["train", "--level", "word", "--dataset", str(tmp_path / "missing.txt"), "--out",
+                 str(tmp_path / "never")]) == 1
+    assert "no such file" in capsys.readouterr().err and not (tmp_path / "never").exists()  # no empty run folder
 
 
 def test_os_errors_are_one_line(names_file, tmp_path, capsys):
@@ -181,7 +184,7 @@ def test_a_full_disk_while_training_is_one_line_and_leaves_no_temporary_file(nam
     rc = main(["train", "--level", "char", "--dataset", str(names_file), "--out", str(out), "--max-steps", "2"])
     err = capsys.readouterr().err
     assert rc == 1 and err.strip() == "wordmore: error: No space left on device"
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")] and not (out / ".lock").exists()
+    assert not out.exists()  # no temporary file, no lock: the folder the run made, left empty, is gone too
 
 
 def test_a_reader_that_stops_early_is_no_error(vec, tmp_path):

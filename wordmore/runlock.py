@@ -37,12 +37,17 @@ class RunLock:
         self.held = False
         self._fd: int | None = None
         self._pid = 0
+        self.made = False  # the folder was made for this run: removed on release if the run left it empty
 
     def acquire(self) -> "RunLock":
         """Take the lock or raise WordmoreError naming the live owner."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(50):  # retried only when the file was replaced between open and flock
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.made = not self.path.parent.exists()
+        for _ in range(50):  # retried only when the file (or its new folder) went between open and flock
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except FileNotFoundError:  # another run's release removed the folder it had made
+                continue
             try:
                 if self._lease(fd):
                     self._take(fd)
@@ -101,11 +106,15 @@ class RunLock:
                 f"pass --overwrite to take it, or remove {self.path}")
 
     def release(self) -> None:
-        """Remove the lock file and drop the lease, if this process holds them."""
+        """Remove the lock file and drop the lease, if this process holds them; and the folder, if acquire made it
+        and the run wrote nothing there (a data error before the first file)."""
         if self.held and self._pid == os.getpid():
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()  # while the lease is held: a waiting opener then sees a new file
             os.close(self._fd)
+            if self.made:
+                with contextlib.suppress(OSError):
+                    self.path.parent.rmdir()  # only when empty
         self.held, self._fd = False, None
 
 
