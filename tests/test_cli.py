@@ -146,6 +146,9 @@ def test_tie_without_direct_trains_with_a_warning(words_file, tmp_path, capsys):
     assert main([*common, "--out", str(tmp_path / "b")]) == 0  # untied: no warning
     out = capsys.readouterr().out
     assert "warning: --tie" not in out and '"tie": false' in out
+    assert "warning: --warmup 200 is longer than this run's 5-step plan" in out  # the preset's warmup, 5 steps
+    assert main([*common, "--out", str(tmp_path / "c"), "--warmup", "2"]) == 0
+    assert "warning" not in capsys.readouterr().out
 
 
 def test_encode_prints_the_folder_that_train_then_reuses(words_file, tmp_path, capsys):

@@ -143,3 +143,14 @@ def test_the_budget_s_passes_are_measured_again_at_10_and_25_percent_of_it():
     t.expected_passes = 0.0
     plain = PassEstimate(t, 1000, n, start_step=0, elapsed=0.0)
     assert plain.update(0, 0.0) and t.expected_passes == pytest.approx(4.0) and not plain.update(500, 400.0)
+
+
+def test_run_warnings_name_a_warmup_past_the_plan_and_a_stop_after_past_it():
+    from wordmore.config import run_warnings
+    cfg = resolve_config("word", {"train": {"max_steps": 20}})
+    w = run_warnings(cfg, 20)
+    assert any("--warmup 200 is longer than this run's 20-step plan" in x and "--lr 0.01" in x for x in w), w
+    assert not run_warnings(resolve_config("word", {"train": {"max_steps": 20, "warmup": 10}}), 20)
+    w = run_warnings(resolve_config("word", {"train": {"max_steps": 300, "stop_after": 500}}), 300)
+    assert len(w) == 1 and "--stop-after 500 is beyond this run's 300-step plan" in w[0]
+    assert not run_warnings(resolve_config("word", {}), 7265)  # the preset itself: nothing to say

@@ -212,6 +212,20 @@ def planned_steps(t: TrainConfig, n_train: int) -> int:
     return max(1, min(n, t.max_steps) if t.max_steps > 0 else n)
 
 
+def run_warnings(cfg: RunConfig, plan: int) -> list[str]:
+    """What a run's flags will do that their user may not expect, each a line to print before training."""
+    t, m, out = cfg.train, cfg.model, []
+    if m.tie and not m.direct and m.head == "sampled":
+        out.append("--tie without --direct did not train in our runs of the sampled head (the loss stays near "
+                   "chance and every word vector points one way); add --direct or drop --tie")
+    if t.warmup > plan:
+        out.append(f"--warmup {t.warmup:,} is longer than this run's {plan:,}-step plan: the learning rate never "
+                   f"reaches --lr {t.lr:g} (give a smaller --warmup)")
+    if t.stop_after > plan:
+        out.append(f"--stop-after {t.stop_after:,} is beyond this run's {plan:,}-step plan: it ends at the plan")
+    return out
+
+
 def lr_at(t: TrainConfig, step: int, progress: float) -> float:
     """Linear warmup, then cosine decay to lr * min_lr_frac as progress goes 0 -> 1."""
     import math

@@ -14,7 +14,7 @@ import torch
 from .atomic import atomic_write_text
 from .checkpoint import restore_rng, resume_config, rng_state, save_checkpoint
 from .ckptcheck import CKPT_FORMAT, optim_fits
-from .config import PassEstimate, RunConfig, dropout_at, lr_at, planned_steps
+from .config import PassEstimate, RunConfig, dropout_at, lr_at, planned_steps, run_warnings
 from .batch import Batcher, subsample_keep, thin_seed
 from .corpus import prepare
 from .embeddings import Embeddings, join_tables
@@ -132,9 +132,8 @@ class Trainer:
             atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=1))
             self.vocab.save(self.out / "vocab.json")
             self.say("config: " + json.dumps(cfg.to_dict()))
-        if mc.tie and not mc.direct and mc.head == "sampled":
-            self.say("warning: --tie without --direct did not train in our runs of the sampled head (the loss "
-                     "stays near chance and every word vector points one way); add --direct or drop --tie")
+        for w in run_warnings(cfg, self.plan):
+            self.say(f"warning: {w}")
         n_params = sum(p.numel() for p in model.parameters())
         world = self.rt.world
         self.say(f"model: ContextMLP {n_params:,} parameters, vocab {len(self.vocab):,}, window {mc.window} "
