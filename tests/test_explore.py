@@ -154,7 +154,11 @@ def test_page_in_headless_chromium(page, tmp_path):
             marks = pg.evaluate("performance.getEntriesByType('mark').map(m => m.name)")
             plot = pg.eval_on_selector("#wm-plot", "e => { const r = e.getBoundingClientRect(); "
                                        "return [r.left, r.top, r.right, r.bottom]; }")
-            labels = pg.eval_on_selector_all(".annotation-scene", BOXES)
+            # plotly lays the scene's labels out in frames after the map's first, sooner or later by host: their
+            # boxes are taken in one go once all of them have a size
+            laid_out = ("(() => { const b = (" + BOXES + ")([...document.querySelectorAll('.annotation-scene')]); "
+                        "return b.length && b.every(x => x[3] > x[1]) ? b : null; })()")
+            labels = pg.wait_for_function(laid_out, timeout=10000).json_value()
             pg.evaluate("document.getElementById('wm-plot').on('plotly_hover', d => { window.hov = d.points[0].text; })")
             word, x0, y0, x1, y1 = labels[0]
             pg.mouse.move(x0 - 20, y1 + 2)
