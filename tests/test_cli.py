@@ -66,6 +66,13 @@ def test_evaluate_command(vec, tmp_path, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert out["analogies"]["total"]["seen"] == 2 and out["analogies"]["total"]["skipped"] == 1
     assert out["analogies"]["total"]["correct"] >= 1
+    two = tmp_path / "two.tsv"
+    two.write_text("king\tqueen\t8.5\nman\twoman\t1.0\nking\tcabbage\t0.5\n")
+    assert main(["evaluate", "--model", str(vec), "--analogies", str(q), "--similarity", str(two)]) == 0
+    text = capsys.readouterr().out
+    assert "two.tsv  -         -        2/3" in text and "no correlation on 2 covered pairs: it needs 3" in text
+    assert main(["evaluate", "--model", str(vec), "--analogies", str(q), "--similarity", str(two), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["similarity"]["spearman"] is None  # JSON null, not NaN
     monkeypatch.delenv("WORDMORE_DATA", raising=False)
     assert main(["evaluate", "--model", str(vec), "--analogies", str(q), "--similarity", str(tmp_path / "no.tsv")]) == 1
     assert "no such word-pair file" in capsys.readouterr().err  # checked before the analogies are scored

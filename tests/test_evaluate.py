@@ -68,6 +68,16 @@ def test_pairs_spearman_pearson_and_coverage(files):
     assert -1 <= r["spearman"] <= 1 and r["coverage"] == pytest.approx(0.8)
 
 
+def test_pairs_too_few_covered_give_no_correlation(files, tmp_path):
+    two = tmp_path / "two.tsv"  # two covered pairs always correlate at +-1: no score, not a perfect one
+    two.write_text("king\tqueen\t8.5\nman\twoman\t1.0\nking\tcabbage\t0.5\n")
+    r = evaluate_pairs(Embeddings(WORDS, V), two)
+    assert r["seen"] == 2 and r["spearman"] is None and r["pearson"] is None
+    three = tmp_path / "three.tsv"
+    three.write_text(two.read_text() + "boy\tgirl\t7.0\n")
+    assert isinstance(evaluate_pairs(Embeddings(WORDS, V), three)["spearman"], float)
+
+
 def test_agrees_with_gensim_on_random_vectors(tmp_path):
     KeyedVectors = pytest.importorskip("gensim.models").KeyedVectors
     rng = np.random.default_rng(0)

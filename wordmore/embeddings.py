@@ -230,8 +230,9 @@ def expression(words: list[str], signs: list[str]) -> str:
 
 
 def fmt_table(rows: list[tuple], headers: tuple) -> str:
-    """A plain aligned text table."""
-    cells = [tuple(str(c) if not isinstance(c, float) or not math.isfinite(c) else f"{c:.4f}" for c in r) for r in rows]
+    """A plain aligned text table; None shows as -."""
+    cells = [tuple("-" if c is None else f"{c:.4f}" if isinstance(c, float) and math.isfinite(c) else str(c) for c in r)
+             for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
              "  ".join("-" * w for w in widths)]

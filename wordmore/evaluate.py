@@ -13,6 +13,7 @@ from .embeddings import Embeddings, similar_scores
 from .errors import WordmoreError
 
 DEFAULT_RESTRICT = 30000  # the README's and the report's
+MIN_PAIRS = 3  # word-pair scores are given from this many covered pairs on
 
 
 @dataclass
@@ -147,7 +148,8 @@ def read_pairs(path, delimiter: str = "\t") -> list[tuple[str, str, float]]:
 
 def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = DEFAULT_RESTRICT,
                    case_insensitive: bool = True, delimiter: str = "\t") -> dict:
-    """Word-pair similarity (e.g. WordSim-353): Spearman and Pearson against human scores, with coverage."""
+    """Word-pair similarity (e.g. WordSim-353): Spearman and Pearson against human scores (None under MIN_PAIRS
+    covered pairs), with coverage."""
     from scipy import stats
     ok = _vocab_map(emb, restrict_vocab, case_insensitive)
     gold, model, pairs = [], [], read_pairs(path, delimiter)
@@ -158,10 +160,10 @@ def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = DEFAULT_R
             gold.append(score)
             model.append(float(emb.unit[ok[a]] @ emb.unit[ok[b]]))
     total, seen = len(pairs), len(gold)
-    few = seen < 2
+    few = seen < MIN_PAIRS  # two points always correlate at +-1: no score rather than a perfect one
     return {"file": str(path), "pairs": total, "seen": seen, "oov": total - seen,
-            "spearman": float("nan") if few else float(stats.spearmanr(gold, model).statistic),
-            "pearson": float("nan") if few else float(stats.pearsonr(gold, model).statistic),
+            "spearman": None if few else float(stats.spearmanr(gold, model).statistic),
+            "pearson": None if few else float(stats.pearsonr(gold, model).statistic),
             "coverage": seen / total}
 
 
