@@ -145,7 +145,7 @@ def test_the_budget_s_passes_are_measured_again_at_10_and_25_percent_of_it():
     assert plain.update(0, 0.0) and t.expected_passes == pytest.approx(4.0) and not plain.update(500, 400.0)
 
 
-def test_run_warnings_name_a_warmup_past_the_plan_and_a_stop_after_past_it():
+def test_run_warnings_name_a_warmup_past_the_plan_a_stop_after_past_it_and_too_many_negatives():
     from wordmore.config import run_warnings
     cfg = resolve_config("word", {"train": {"max_steps": 20}})
     w = run_warnings(cfg, 20)
@@ -153,4 +153,10 @@ def test_run_warnings_name_a_warmup_past_the_plan_and_a_stop_after_past_it():
     assert not run_warnings(resolve_config("word", {"train": {"max_steps": 20, "warmup": 10}}), 20)
     w = run_warnings(resolve_config("word", {"train": {"max_steps": 300, "stop_after": 500}}), 300)
     assert len(w) == 1 and "--stop-after 500 is beyond this run's 300-step plan" in w[0]
+    many = resolve_config("word", {"model": {"negatives": 5000}})
+    many.model.vocab_size = 4000
+    w = run_warnings(many, 7265)
+    assert len(w) == 1 and "--negatives 5,000 is not below the vocabulary's 4,000 words" in w[0]
+    many.model.vocab_size = 30000
+    assert not run_warnings(many, 7265)
     assert not run_warnings(resolve_config("word", {}), 7265)  # the preset itself: nothing to say
