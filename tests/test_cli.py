@@ -78,6 +78,12 @@ def test_evaluate_command(vec, tmp_path, capsys, monkeypatch):
     assert "no such word-pair file" in capsys.readouterr().err  # checked before the analogies are scored
 
 
+def test_explore_k_above_the_vocabulary_is_an_error_not_a_clamp(vec, tmp_path, capsys):
+    out = tmp_path / "e.html"
+    assert main(["explore", "--model", str(vec), "--out", str(out), "-k", "50"]) == 1
+    assert "-k 50 is larger than the vocabulary (14 words)" in capsys.readouterr().err and not out.exists()
+
+
 def test_export_formats(vec, tmp_path, capsys):
     assert main(["export", "--model", str(vec), "--format", "word2vec-bin", "--out", str(tmp_path / "v.bin")]) == 0
     assert Embeddings.load(tmp_path / "v.bin").words == WORDS

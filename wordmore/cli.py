@@ -290,7 +290,7 @@ def cmd_explore(args) -> int:
     emb = _load_emb(args)
     groups = read_groups(args.groups) if args.groups else (None if args.words else _highlights())
     written = write_explorer(emb, args.out, words=args.words, groups=groups, pairs=GENDER_PAIRS, top=args.top,
-                             k=args.k, methods=args.methods, fit_max=args.fit_max,
+                             k=emb.check_k(args.k), methods=args.methods, fit_max=args.fit_max,
                              title=f"wordmore explorer: {path.name}")
     print(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB; open it in a browser, no server needed)")
     return 0

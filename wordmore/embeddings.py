@@ -72,6 +72,12 @@ class Embeddings:
             ids.append(self.index[k])
         return ids
 
+    def check_k(self, k: int) -> int:
+        """k, when the model has that many words besides the one asked about; else a WordmoreError."""
+        if k > len(self) - 1:
+            raise WordmoreError(f"-k {k} is larger than the vocabulary ({len(self)} words)")
+        return k
+
     # ---- queries
     def _top(self, scores: np.ndarray, k: int, exclude: set[int], skip_specials: bool = True):
         if skip_specials:

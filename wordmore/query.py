@@ -129,8 +129,7 @@ def answer(emb: Embeddings, q: Query) -> dict:
         odd, scores = emb.doesnt_match(words)
         return {**head, "query": words, "odd_one_out": odd,
                 "results": [{"word": w, "cosine_to_mean": s} for w, s in scores]}
-    if q.k > len(emb) - 1:
-        raise WordmoreError(f"-k {q.k} is larger than the vocabulary ({len(emb)} words)")
+    emb.check_k(q.k)
     if q.command == "vector":
         res = emb.by_vector(q.vector, q.k, q.restrict)
         return {**head, "query": q.vector, "k": q.k, "restrict_vocab": q.restrict,
