@@ -49,6 +49,19 @@ def test_jsonl_and_parquet_go_through_datasets_with_split_slicing(tmp_path):
     assert par.meta["units"] == 30 and "princess" in par.vocab
 
 
+def test_local_files_refuse_a_split_name_and_a_text_column_they_would_ignore(tmp_path):
+    p, txt = _jsonl(tmp_path), tmp_path / "t.txt"
+    txt.write_text("the king and the queen\n\nthe prince and the princess\n\nthe end\n")
+    for ds, flags, msg in [(p, {"hf_split": "validation"}, "--hf-split 'validation': local files are one split"),
+                           (txt, {"hf_split": "test[:10%]"}, "--hf-split 'test\\[:10%\\]': local files are one split"),
+                           (txt, {"text_column": "body"}, "--text-column 'body': plain text files have one column")]:
+        with pytest.raises(WordmoreError, match=msg):
+            prepare(DataConfig(dataset=str(ds), **flags), W, **QUIET)
+    assert prepare(DataConfig(dataset=str(txt), hf_split="train[:100%]"), W, **QUIET).meta["units"] == 3
+    assert S.flags_conflict(S.Source("hub", [], hub_id="o/n"), DataConfig(hf_split="validation", text_column="x")) \
+        is None  # a hub dataset has named splits and columns
+
+
 def test_a_stream_is_sliced_with_skip_take_and_gives_the_same_encoding(tmp_path):
     p = _jsonl(tmp_path)
     a = prepare(DataConfig(dataset=str(p), hf_split="train[5:25]"), W, **QUIET)

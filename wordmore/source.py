@@ -185,6 +185,17 @@ def resolve(spec: str, cfg: DataConfig) -> Source:
     return Source("hub", [], hub_id=hub_id, hub_config=config or None, name=spec)
 
 
+def flags_conflict(src: Source, cfg: DataConfig) -> str | None:
+    """Why --hf-split's name or --text-column cannot apply to this source, rather than be ignored (None: they can)."""
+    if src.kind != "hub" and parse_split(cfg.hf_split)[0] != "train":
+        return (f"--hf-split {cfg.hf_split!r}: local files are one split, train (slice it, as in train[:10%], or "
+                f"give the other split's files)")
+    if src.kind == "files" and cfg.text_column != "text":
+        return (f"--text-column {cfg.text_column!r}: plain text files have one column, text (--text-column is for "
+                f"csv, json and parquet files and hub datasets)")
+    return None
+
+
 def parse_split(split: str) -> tuple[str, int | None, int | None, bool]:
     """'train[10:20%]' -> ('train', 10, 20, True when the bounds are percentages)."""
     m = re.fullmatch(r"\s*([\w.-]+)\s*(?:\[\s*(-?\d*)\s*(%?)\s*:\s*(-?\d*)\s*(%?)\s*\])?\s*", split or "")
