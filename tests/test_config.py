@@ -22,6 +22,10 @@ def test_word_preset_joins_untied_tables_and_flags_win():
     assert resolve_config("word", {"model": {"tie": True}}).model.tie  # a flag wins
     assert resolve_config("word", {"model": {"vectors": "input"}}).model.vectors == "input"
     assert resolve_config("char", {}).model.vectors == "input"
+    with pytest.raises(WordmoreError, match="--cross weighs the cross terms of joined vectors: with --vectors input"):
+        resolve_config("word", {"model": {"vectors": "input", "cross": 0.5}})  # given, it would do nothing
+    with pytest.raises(WordmoreError, match="--cross"):
+        resolve_config("char", {"model": {"cross": 0.5}})  # the char preset writes the table C itself
 
 
 def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):

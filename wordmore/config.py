@@ -185,6 +185,9 @@ def resolve_config(level: str, overrides: dict) -> RunConfig:
     d["train"]["level"] = d["tokenizer"]["level"] = level
     cfg = RunConfig.from_dict(d)
     _length_rules(cfg.train, overrides.get("train", {}), "dataset" in overrides.get("data", {}))
+    if "cross" in overrides.get("model", {}) and cfg.model.vectors == "input":
+        raise WordmoreError("--cross weighs the cross terms of joined vectors: with --vectors input it would do "
+                            "nothing (drop --cross, or give --vectors joined)")
     return cfg
 
 
