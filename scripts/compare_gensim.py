@@ -8,7 +8,9 @@ default command (`wordmore train --level word`, plus `--dataset CORPUS` when COR
 window 5, min_count 5, 2 workers. Figures per model: Google analogies on the questions all models cover among
 their 30,000 most frequent words (total, semantic, syntactic, family) with coverage of the whole file,
 WordSim-353 Spearman with coverage, the royal check, the royals' mean pairwise cosine and the mean pairwise
-cosine of the four gender offsets. Prints a table; writes results/compare_gensim_<corpus>.json.
+cosine of the four gender offsets. With gensim in the run, the royals' counts in the text and how often each
+pair stands within 4 and 10 words (where the check fails, whether the text holds them side by side).
+Prints a table; writes results/compare_gensim_<corpus>.json.
 Needs gensim (pip install -e .[dev]) and $WORDMORE_DATA (for catalog corpora and the eval files).
 """
 import argparse
@@ -22,6 +24,7 @@ from pathlib import Path
 from wordmore.baseline import common_questions, corpus_sentences, scorecard, train_gensim
 from wordmore.embeddings import Embeddings, fmt_table
 from wordmore.evaluate import find_eval_file
+from wordmore.royal import counts_line, royal_counts
 
 
 def train_wordmore(corpus: str, seed: int, extra: list[str]) -> tuple[str, float]:
@@ -82,9 +85,12 @@ def main():
                      "WordSim", "royal", "royal cos", "offset cos")))
     if pairs and rows and rows[0].get("wordsim_coverage") is not None:
         print(f"WordSim-353 coverage: {pct(rows[0]['wordsim_coverage'])} of the pairs (each model's top 30,000)")
+    counts = royal_counts(sents) if confs else None  # where the check fails, whether the text holds the royals
+    if counts:
+        print(counts_line(counts))
     Path("results").mkdir(exist_ok=True)
     out = Path(args.out or f"results/compare_gensim_{Path(args.corpus).name}.json")
-    out.write_text(json.dumps({"corpus": args.corpus, "rows": rows}, indent=1, default=float))
+    out.write_text(json.dumps({"corpus": args.corpus, "rows": rows, "royal_counts": counts}, indent=1, default=float))
     print(f"wrote {out}")
 
 

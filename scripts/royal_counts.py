@@ -7,40 +7,20 @@ Prints a table; writes results/royal_counts.json.
 """
 import json
 import sys
-from collections import Counter
-from itertools import combinations
 from pathlib import Path
 
 from wordmore.baseline import corpus_sentences
 from wordmore.embeddings import fmt_table
-from wordmore.royal import ROYALS
-
-WINDOWS = (4, 10)
-PAIRS = list(combinations(ROYALS, 2))
-
-
-def royal_counts(sents: list[list[str]]) -> dict:
-    """Each royal's count, and each pair's co-occurrences within each of WINDOWS words in one unit."""
-    words = Counter()
-    near = {w: Counter() for w in WINDOWS}
-    for s in sents:
-        at = [(i, t) for i, t in enumerate(s) if t in ROYALS]
-        words.update(t for _, t in at)
-        for (i, a), (j, b) in combinations(at, 2):
-            for w in WINDOWS:
-                if a != b and j - i <= w:
-                    near[w][frozenset((a, b))] += 1
-    return {"words": {w: words[w] for w in ROYALS},
-            "together": {f"{a}-{b}": {f"within {w}": near[w][frozenset((a, b))] for w in WINDOWS} for a, b in PAIRS}}
+from wordmore.royal import ROYALS, royal_counts
 
 
 def main() -> None:
     corpora = sys.argv[1:] or ["fairy", "gutenberg", "wikipedia"]
     out = {c: royal_counts(corpus_sentences(c)) for c in corpora}
-    rows = [[c, *(f"{r['words'][w]:,}" for w in ROYALS),
-             *(" / ".join(str(n) for n in r["together"][f"{a}-{b}"].values()) for a, b in PAIRS)]
+    pairs = list(next(iter(out.values()))["together"])
+    rows = [[c, *(f"{r['words'][w]:,}" for w in ROYALS), *(" / ".join(map(str, r["together"][p].values())) for p in pairs)]
             for c, r in out.items()]
-    print(fmt_table(rows, ("corpus", *ROYALS, *(f"{a}-{b} (±{WINDOWS[0]} / ±{WINDOWS[1]})" for a, b in PAIRS))))
+    print(fmt_table(rows, ("corpus", *ROYALS, *(f"{p} (±4 / ±10)" for p in pairs))))
     Path("results").mkdir(exist_ok=True)
     path = Path("results/royal_counts.json")
     path.write_text(json.dumps(out, indent=1))

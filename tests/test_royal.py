@@ -54,3 +54,20 @@ def test_royal_geometry_by_hand():
     assert abs(g["royal_cosine"] - S[np.triu_indices(4, 1)].mean()) < 1e-6
     missing = Embeddings([w for w in WORDS if w != "girl"], np.eye(len(WORDS) - 1, dtype=np.float32))
     assert royal_geometry(missing) == {"royal_cosine": None, "offset_cosine": None}
+
+
+def test_royal_counts_by_hand():
+    from wordmore.royal import counts_line, royal_counts
+    units = [["the", "king", "and", "the", "queen", "and", "a", "b", "c", "d", "e", "princess"],  # king-queen 3 apart
+             ["prince", "prince", "princess"], ["queen"]]
+    c = royal_counts(units, windows=(2, 10))
+    assert c["words"] == {"king": 1, "queen": 2, "prince": 2, "princess": 2}
+    t = c["together"]
+    assert t["king-queen"] == {"within 2": 0, "within 10": 1}  # 3 apart
+    assert t["king-princess"] == {"within 2": 0, "within 10": 1}  # 10 apart: within 10 counts 10 itself
+    assert t["queen-princess"] == {"within 2": 0, "within 10": 1}  # 7 apart
+    assert t["prince-princess"] == {"within 2": 2, "within 10": 2}  # each prince with the princess; prince-prince not
+    assert t["queen-prince"] == {"within 2": 0, "within 10": 0}  # never in one unit
+    line = counts_line(c)
+    assert line.startswith("the royals in this text: king 1, queen 2, prince 2, princess 2; pairs within 2 / 10 words")
+    assert "king-queen 0 / 1" in line

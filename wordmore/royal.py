@@ -1,6 +1,9 @@
 """The question the tool exists for: are king, queen, prince and princess near each other? Word lists and checks."""
 from __future__ import annotations
 
+from collections import Counter
+from itertools import combinations
+
 from .embeddings import Embeddings
 
 ROYALS = ("king", "queen", "prince", "princess")
@@ -54,3 +57,27 @@ def royal_geometry(emb: Embeddings) -> dict:
         return float(S[np.triu_indices(len(vs), 1)].mean())
     return {"royal_cosine": mean_pairwise([unit(w) for w in ROYALS]),
             "offset_cosine": mean_pairwise([unit(b) - unit(a) for a, b in GENDER_PAIRS])}
+
+
+def royal_counts(units, windows=(4, 10)) -> dict:
+    """How often a tokenized text holds each royal, and each pair within each of windows words in one unit: the
+    evidence any model has for the royal check."""
+    words, near = Counter(), {w: Counter() for w in windows}
+    for s in units:
+        at = [(i, t) for i, t in enumerate(s) if t in ROYALS]
+        words.update(t for _, t in at)
+        for (i, a), (j, b) in combinations(at, 2):
+            for w in windows:
+                if a != b and j - i <= w:
+                    near[w][frozenset((a, b))] += 1
+    return {"words": {w: words[w] for w in ROYALS},
+            "together": {f"{a}-{b}": {f"within {w}": near[w][frozenset((a, b))] for w in windows}
+                         for a, b in combinations(ROYALS, 2)}}
+
+
+def counts_line(c: dict) -> str:
+    """royal_counts as one line to print."""
+    words = ", ".join(f"{w} {n:,}" for w, n in c["words"].items())
+    pairs = ", ".join(f"{p} {' / '.join(str(n) for n in d.values())}" for p, d in c["together"].items())
+    within = " / ".join(k.split()[-1] for k in next(iter(c["together"].values())))
+    return f"the royals in this text: {words}; pairs within {within} words of each other: {pairs}"
