@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -73,9 +74,15 @@ def test_pairs_too_few_covered_give_no_correlation(files, tmp_path):
     two.write_text("king\tqueen\t8.5\nman\twoman\t1.0\nking\tcabbage\t0.5\n")
     r = evaluate_pairs(Embeddings(WORDS, V), two)
     assert r["seen"] == 2 and r["spearman"] is None and r["pearson"] is None
+    assert r["note"] == "no correlation on 2 covered pairs: it needs 3"
     three = tmp_path / "three.tsv"
     three.write_text(two.read_text() + "boy\tgirl\t7.0\n")
-    assert isinstance(evaluate_pairs(Embeddings(WORDS, V), three)["spearman"], float)
+    r = evaluate_pairs(Embeddings(WORDS, V), three)
+    assert math.isfinite(r["spearman"]) and math.isfinite(r["pearson"]) and r["note"] is None
+    flat = tmp_path / "flat.tsv"  # three pairs, every human score the same: scipy's NaN becomes None
+    flat.write_text("king\tqueen\t5\nman\twoman\t5\nboy\tgirl\t5\n")
+    r = evaluate_pairs(Embeddings(WORDS, V), flat)
+    assert r["spearman"] is None and r["pearson"] is None and "scores or the cosines are all equal" in r["note"]
 
 
 def test_agrees_with_gensim_on_random_vectors(tmp_path):

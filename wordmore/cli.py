@@ -241,7 +241,7 @@ def cmd_query(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .embeddings import fmt_table
-    from .evaluate import MIN_PAIRS, analogy_json, analogy_table, eval_files, evaluate_analogies, evaluate_pairs
+    from .evaluate import analogy_json, analogy_table, eval_files, evaluate_analogies, evaluate_pairs
     from .query import model_line
     ana, sim = eval_files(args.analogies, args.similarity)  # both checked before any work
     emb = _load_emb(args)
@@ -259,8 +259,8 @@ def cmd_evaluate(args) -> int:
             print(f"\nword similarity: {sim}\n" + fmt_table(
                 [(Path(sim).name, r["spearman"], r["pearson"], f"{r['seen']}/{r['pairs']}")],
                 ("file", "spearman", "pearson", "pairs covered")))
-            if r["spearman"] is None:
-                print(f"(no correlation on {r['seen']} covered pair{'s' * (r['seen'] != 1)}: it needs {MIN_PAIRS})")
+            if r["note"]:
+                print(f"({r['note']})")
     if args.json:
         print(json.dumps(out, ensure_ascii=False, default=float))
     return 0

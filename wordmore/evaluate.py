@@ -148,9 +148,7 @@ def read_pairs(path, delimiter: str = "\t") -> list[tuple[str, str, float]]:
 
 def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = DEFAULT_RESTRICT,
                    case_insensitive: bool = True, delimiter: str = "\t") -> dict:
-    """Word-pair similarity (e.g. WordSim-353): Spearman and Pearson against human scores (None under MIN_PAIRS
-    covered pairs), with coverage."""
-    from scipy import stats
+    """Word-pair similarity (e.g. WordSim-353): Spearman and Pearson against human scores, with coverage."""
     ok = _vocab_map(emb, restrict_vocab, case_insensitive)
     gold, model, pairs = [], [], read_pairs(path, delimiter)
     for a, b, score in pairs:
@@ -160,11 +158,23 @@ def evaluate_pairs(emb: Embeddings, path, restrict_vocab: int | None = DEFAULT_R
             gold.append(score)
             model.append(float(emb.unit[ok[a]] @ emb.unit[ok[b]]))
     total, seen = len(pairs), len(gold)
-    few = seen < MIN_PAIRS  # two points always correlate at +-1: no score rather than a perfect one
-    return {"file": str(path), "pairs": total, "seen": seen, "oov": total - seen,
-            "spearman": None if few else float(stats.spearmanr(gold, model).statistic),
-            "pearson": None if few else float(stats.pearsonr(gold, model).statistic),
-            "coverage": seen / total}
+    rho, r = _correlation("spearmanr", gold, model), _correlation("pearsonr", gold, model)
+    note = None if rho is not None else f"no correlation on {seen} covered pair{'s' * (seen != 1)}: " + (
+        f"it needs {MIN_PAIRS}" if seen < MIN_PAIRS else "the human scores or the cosines are all equal")
+    return {"file": str(path), "pairs": total, "seen": seen, "oov": total - seen, "spearman": rho, "pearson": r,
+            "note": note, "coverage": seen / total}
+
+
+def _correlation(name: str, x: list, y: list) -> float | None:
+    """scipy's correlation; None under MIN_PAIRS pairs (two always give +-1) or where one side is constant."""
+    import warnings
+    from scipy import stats
+    if len(x) < MIN_PAIRS:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns on constant input; None says it
+        r = float(getattr(stats, name)(x, y).statistic)
+    return r if math.isfinite(r) else None
 
 
 def _eval_dirs() -> list[Path]:

@@ -80,7 +80,7 @@ def _scores(emb: Embeddings, analogies, similarity, restrict_vocab: int) -> list
     sim = similarity or find_eval_file("wordsim353.tsv")
     if sim:
         r = evaluate_pairs(emb, sim, restrict_vocab)
-        rho = "-" if r["spearman"] is None or not math.isfinite(r["spearman"]) else f"{r['spearman']:.3f}"
+        rho = "-" if r["spearman"] is None else f"{r['spearman']:.3f}"
         rows.append(f"| {Path(sim).stem} (Spearman ρ) | {rho} | {r['seen']:,} of {r['pairs']:,} pairs |")
     if not rows:
         return ["No benchmark files found (pass analogies= / similarity=, or put questions-words.txt and "
