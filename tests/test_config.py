@@ -22,10 +22,12 @@ def test_word_preset_joins_untied_tables_and_flags_win():
     assert resolve_config("word", {"model": {"tie": True}}).model.tie  # a flag wins
     assert resolve_config("word", {"model": {"vectors": "input"}}).model.vectors == "input"
     assert resolve_config("char", {}).model.vectors == "input"
-    with pytest.raises(WordmoreError, match="--cross weighs the cross terms of joined vectors: with --vectors input"):
-        resolve_config("word", {"model": {"vectors": "input", "cross": 0.5}})  # given, it would do nothing
-    with pytest.raises(WordmoreError, match="--cross"):
-        resolve_config("char", {"model": {"cross": 0.5}})  # the char preset writes the table C itself
+    for flags, one in [({"vectors": "input"}, "--vectors input"), ({"tie": True}, "--tie"),
+                       ({"head": "adaptive"}, "--head adaptive"), ({}, "--vectors input")]:  # char: C itself
+        with pytest.raises(WordmoreError, match=f"--cross weighs the cross terms of two joined tables: with {one} "):
+            resolve_config("char" if not flags else "word", {"model": {**flags, "cross": 0.5}})  # given, a no-op
+    assert resolve_config("word", {"model": {"vectors": "input", "cross": 0.0}}).model.cross == 0.0  # 0 is no-op
+    assert resolve_config("word", {"model": {"cross": 0.5}}).model.cross == 0.5
 
 
 def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):

@@ -185,9 +185,12 @@ def resolve_config(level: str, overrides: dict) -> RunConfig:
     d["train"]["level"] = d["tokenizer"]["level"] = level
     cfg = RunConfig.from_dict(d)
     _length_rules(cfg.train, overrides.get("train", {}), "dataset" in overrides.get("data", {}))
-    if "cross" in overrides.get("model", {}) and cfg.model.vectors == "input":
-        raise WordmoreError("--cross weighs the cross terms of joined vectors: with --vectors input it would do "
-                            "nothing (drop --cross, or give --vectors joined)")
+    m = cfg.model
+    one = ("--vectors input" if m.vectors == "input" else "--tie" if m.tie else
+           "--head adaptive" if m.head == "adaptive" else "")  # one table: no cross terms
+    if overrides.get("model", {}).get("cross") and one:
+        raise WordmoreError(f"--cross weighs the cross terms of two joined tables: with {one} there is one table, "
+                            f"so it would do nothing (drop --cross)")
     return cfg
 
 
