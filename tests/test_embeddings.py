@@ -34,6 +34,13 @@ def test_hand_computed_neighbours_and_similarity(emb):
     assert "<s>" not in [w for w, _ in emb.neighbors("apple", 10)]
 
 
+def test_check_k_counts_the_words_besides_the_query_and_the_specials(emb):
+    assert emb.check_k(8) == 8  # 11 rows: <s>, <unk> and the word asked about aside, 8 answers exist
+    with pytest.raises(WordmoreError, match="-k 9 is larger than the vocabulary: the model has 8 words besides"):
+        emb.check_k(9)
+    assert len(emb.neighbors("king", 8)) == 8
+
+
 def test_odd_one_out(emb):
     assert emb.doesnt_match(["king", "queen", "man", "apple"])[0] == "apple"
 

@@ -73,9 +73,11 @@ class Embeddings:
         return ids
 
     def check_k(self, k: int) -> int:
-        """k, when the model has that many words besides the one asked about; else a WordmoreError."""
-        if k > len(self) - 1:
-            raise WordmoreError(f"-k {k} is larger than the vocabulary ({len(self)} words)")
+        """k, when the model has that many words besides the one asked about (specials aside); else a WordmoreError."""
+        n = len(self) - 1 - sum(s in self.index for s in SPECIALS)
+        if k > n:
+            raise WordmoreError(f"-k {k} is larger than the vocabulary: the model has {n:,} words besides the one "
+                                f"asked about")
         return k
 
     # ---- queries
