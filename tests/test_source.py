@@ -58,8 +58,11 @@ def test_local_files_refuse_a_split_name_and_a_text_column_they_would_ignore(tmp
         with pytest.raises(WordmoreError, match=msg):
             prepare(DataConfig(dataset=str(ds), **flags), W, **QUIET)
     assert prepare(DataConfig(dataset=str(txt), hf_split="train[:100%]"), W, **QUIET).meta["units"] == 3
-    assert S.flags_conflict(S.Source("hub", [], hub_id="o/n"), DataConfig(hf_split="validation", text_column="x")) \
-        is None  # a hub dataset has named splits and columns
+    S.check_flags("hub", DataConfig(hf_split="validation", text_column="x"))  # a hub dataset has both: no error
+    S.check_flags("data", DataConfig(text_column="body"))  # csv, json, parquet have columns
+    with pytest.raises(WordmoreError, match="--hf-split 'validation': local files are one split"):
+        S.resolve("fairy", DataConfig(hf_split="validation", cache_dir=str(tmp_path / "c")))  # a catalog corpus
+    assert not (tmp_path / "c").exists()  # refused before any download was tried
 
 
 def test_a_stream_is_sliced_with_skip_take_and_gives_the_same_encoding(tmp_path):

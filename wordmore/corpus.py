@@ -14,7 +14,7 @@ import numpy as np
 from . import cache
 from .encode import Tally, Workers, chunks, count, n_workers, plan, read_chunks, split_labels, write_splits
 from .errors import WordmoreError
-from .source import DataConfig, Source, cache_root, flags_conflict, node_shard, parse_split, resolve, text_units
+from .source import DataConfig, Source, cache_root, node_shard, parse_split, resolve, text_units
 from .vocab import TokenizerConfig, Vocab
 
 ENCODING_VERSION = 1
@@ -145,9 +145,6 @@ def _say_empty_splits(corpus: Corpus, log) -> None:
 
 def _prepare_locked(cfg: DataConfig, tok: TokenizerConfig, min_tokens: int, log) -> Corpus:
     src = resolve(cfg.dataset, cfg)
-    why = flags_conflict(src, cfg)
-    if why:
-        raise WordmoreError(why)
     sample_by = cfg.sample_by or src.sample_by or ("line" if tok.level == "char" else "paragraph")
     if sample_by not in ("line", "paragraph", "document"):
         raise WordmoreError(f"--sample-by must be line, paragraph or document, not {sample_by!r}")

@@ -152,12 +152,20 @@ def _local(files: list[str], name: str) -> Source:
 
 
 def resolve(spec: str, cfg: DataConfig) -> Source:
-    """Turn a dataset spec into files or a hub id; downloads catalog corpora that are not local."""
+    """Turn a dataset spec into files or a hub id (flags it would ignore refused); downloads catalog corpora."""
+    catalog = load_catalog()
+    if spec in catalog:  # plain text files: the flags are checked before any download
+        check_flags("files", cfg)
+        return _catalog_source(spec, catalog[spec], cfg)
+    src = _find(spec, catalog)
+    check_flags(src.kind, cfg)
+    return src
+
+
+def _find(spec: str, catalog: dict) -> Source:
+    """A local file, folder or glob, or a hub id (catalog: for the message when it is none of them)."""
     if not spec:
         raise WordmoreError("no dataset given: pass --dataset NAME|PATH|HUB_ID")
-    catalog = load_catalog()
-    if spec in catalog:
-        return _catalog_source(spec, catalog[spec], cfg)
     p = Path(spec).expanduser()
     if p.is_file():
         return _local([str(p)], p.name)
@@ -185,15 +193,14 @@ def resolve(spec: str, cfg: DataConfig) -> Source:
     return Source("hub", [], hub_id=hub_id, hub_config=config or None, name=spec)
 
 
-def flags_conflict(src: Source, cfg: DataConfig) -> str | None:
-    """Why --hf-split's name or --text-column cannot apply to this source, rather than be ignored (None: they can)."""
-    if src.kind != "hub" and parse_split(cfg.hf_split)[0] != "train":
-        return (f"--hf-split {cfg.hf_split!r}: local files are one split, train (slice it, as in train[:10%], or "
-                f"give the other split's files)")
-    if src.kind == "files" and cfg.text_column != "text":
-        return (f"--text-column {cfg.text_column!r}: plain text files have one column, text (--text-column is for "
-                f"csv, json and parquet files and hub datasets)")
-    return None
+def check_flags(kind: str, cfg: DataConfig) -> None:
+    """Refuse --hf-split's name or --text-column where a source of this kind would ignore them."""
+    if kind != "hub" and parse_split(cfg.hf_split)[0] != "train":
+        raise WordmoreError(f"--hf-split {cfg.hf_split!r}: local files are one split, train (slice it, as in "
+                            f"train[:10%], or give the other split's files)")
+    if kind == "files" and cfg.text_column != "text":
+        raise WordmoreError(f"--text-column {cfg.text_column!r}: plain text files have one column, text "
+                            f"(--text-column is for csv, json and parquet files and hub datasets)")
 
 
 def parse_split(split: str) -> tuple[str, int | None, int | None, bool]:
