@@ -2,11 +2,11 @@
 six pairs the times the two stand within 4 words (the preset's window) and within 10 words of each other in one
 text unit. The evidence a model has for putting them side by side, whichever model it is.
 
-usage: python scripts/royal_counts.py [CORPUS ...]   (default fairy gutenberg wikipedia; needs $WORDMORE_DATA)
-Prints a table; writes results/royal_counts.json.
+usage: python scripts/royal_counts.py [CORPUS ...] [--out JSON]   (default fairy gutenberg wikipedia; needs
+$WORDMORE_DATA for catalog names). Prints a table; writes results/royal_counts.json.
 """
+import argparse
 import json
-import sys
 from pathlib import Path
 
 from wordmore.baseline import corpus_sentences
@@ -15,16 +15,19 @@ from wordmore.royal import ROYALS, royal_counts
 
 
 def main() -> None:
-    corpora = sys.argv[1:] or ["fairy", "gutenberg", "wikipedia"]
-    out = {c: royal_counts(corpus_sentences(c)) for c in corpora}
-    pairs = list(next(iter(out.values()))["together"])
-    rows = [[c, *(f"{r['words'][w]:,}" for w in ROYALS), *(" / ".join(map(str, r["together"][p].values())) for p in pairs)]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("corpora", nargs="*", default=["fairy", "gutenberg", "wikipedia"])
+    ap.add_argument("--out", default="results/royal_counts.json")
+    args = ap.parse_args()
+    out = {c: royal_counts(corpus_sentences(c)) for c in args.corpora}
+    together = next(iter(out.values()))["together"]
+    within = " / ".join("±" + k.split()[-1] for k in next(iter(together.values())))
+    rows = [[c, *(f"{r['words'][w]:,}" for w in ROYALS), *(" / ".join(map(str, d.values())) for d in r["together"].values())]
             for c, r in out.items()]
-    print(fmt_table(rows, ("corpus", *ROYALS, *(f"{p} (±4 / ±10)" for p in pairs))))
-    Path("results").mkdir(exist_ok=True)
-    path = Path("results/royal_counts.json")
-    path.write_text(json.dumps(out, indent=1))
-    print(f"wrote {path}")
+    print(fmt_table(rows, ("corpus", *ROYALS, *(f"{p} ({within})" for p in together))))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -163,6 +163,10 @@ def test_run_warnings_name_a_warmup_past_the_plan_a_stop_after_past_it_and_too_m
     many.model.vocab_size = 4000
     w = run_warnings(many, 7265)
     assert len(w) == 1 and "--negatives 5,000 is not below the vocabulary's 4,000 words" in w[0]
-    many.model.vocab_size = 30000
+    many.model.vocab_size = 5000  # as many noise words as words: warned too
+    assert len(run_warnings(many, 7265)) == 1
+    many.model.vocab_size = 5001
+    assert not run_warnings(many, 7265)
+    many.model.vocab_size, many.model.head = 4000, "softmax"  # no noise words in a full softmax
     assert not run_warnings(many, 7265)
     assert not run_warnings(resolve_config("word", {}), 7265)  # the preset itself: nothing to say

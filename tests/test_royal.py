@@ -59,9 +59,9 @@ def test_royal_geometry_by_hand():
 def test_royal_counts_by_hand():
     from wordmore.royal import counts_line, royal_counts
     units = [["the", "king", "and", "the", "queen", "and", "a", "b", "c", "d", "e", "princess"],  # king-queen 3 apart
-             ["prince", "prince", "princess"], ["queen"]]
+             ["prince", "prince", "princess"], ["queen"], ["king"] + ["x"] * 10 + ["queen"]]  # 11 apart: not near
     c = royal_counts(units, windows=(2, 10))
-    assert c["words"] == {"king": 1, "queen": 2, "prince": 2, "princess": 2}
+    assert c["words"] == {"king": 2, "queen": 3, "prince": 2, "princess": 2}
     t = c["together"]
     assert t["king-queen"] == {"within 2": 0, "within 10": 1}  # 3 apart
     assert t["king-princess"] == {"within 2": 0, "within 10": 1}  # 10 apart: within 10 counts 10 itself
@@ -69,5 +69,5 @@ def test_royal_counts_by_hand():
     assert t["prince-princess"] == {"within 2": 2, "within 10": 2}  # each prince with the princess; prince-prince not
     assert t["queen-prince"] == {"within 2": 0, "within 10": 0}  # never in one unit
     line = counts_line(c)
-    assert line.startswith("the royals in this text: king 1, queen 2, prince 2, princess 2; pairs within 2 / 10 words")
+    assert line.startswith("the royals in this text: king 2, queen 3, prince 2, princess 2; pairs within 2 / 10 words")
     assert "king-queen 0 / 1" in line

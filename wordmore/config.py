@@ -229,7 +229,7 @@ def run_warnings(cfg: RunConfig, plan: int) -> list[str]:
                    f"reaches --lr {t.lr:g} (give a smaller --warmup)")
     if m.head in ("neg", "sampled") and 0 < m.vocab_size <= m.negatives:
         out.append(f"--negatives {m.negatives:,} is not below the vocabulary's {m.vocab_size:,} words: the noise words "
-                   f"are drawn with replacement, so they repeat, and the step costs more than a full softmax would "
+                   f"are drawn with replacement, so they repeat, and the step costs as much as a full softmax or more "
                    f"(give fewer, or --head softmax)")
     if t.stop_after > plan:
         out.append(f"--stop-after {t.stop_after:,} is beyond this run's {plan:,}-step plan: it ends at the plan")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from itertools import combinations
 
 from .embeddings import Embeddings
@@ -59,17 +60,19 @@ def royal_geometry(emb: Embeddings) -> dict:
             "offset_cosine": mean_pairwise([unit(b) - unit(a) for a, b in GENDER_PAIRS])}
 
 
-def royal_counts(units, windows=(4, 10)) -> dict:
-    """How often a tokenized text holds each royal, and each pair within each of windows words in one unit: the
-    evidence any model has for the royal check."""
-    words, near = Counter(), {w: Counter() for w in windows}
+def royal_counts(units: Iterable[list[str]], windows: tuple[int, ...] = (4, 10)) -> dict:
+    """Each royal's count in tokenized text, and each pair's co-occurrences within each window in one unit."""
+    words, near, reach = Counter(), {w: Counter() for w in windows}, max(windows)
     for s in units:
         at = [(i, t) for i, t in enumerate(s) if t in ROYALS]
         words.update(t for _, t in at)
-        for (i, a), (j, b) in combinations(at, 2):
-            for w in windows:
-                if a != b and j - i <= w:
-                    near[w][frozenset((a, b))] += 1
+        for n, (i, a) in enumerate(at):
+            for j, b in at[n + 1:]:
+                if j - i > reach:
+                    break
+                for w in windows:
+                    if a != b and j - i <= w:
+                        near[w][frozenset((a, b))] += 1  # occurrence pairs: "king the king queen" counts 2
     return {"words": {w: words[w] for w in ROYALS},
             "together": {f"{a}-{b}": {f"within {w}": near[w][frozenset((a, b))] for w in windows}
                          for a, b in combinations(ROYALS, 2)}}
