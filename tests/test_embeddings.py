@@ -312,6 +312,22 @@ def test_exports_refuse_to_overwrite_without_force(emb, tmp_path):
         emb.save_word2vec(tmp_path / "proj", force=True)
 
 
+def test_a_link_or_pipe_is_never_replaced_by_a_written_file(emb, tmp_path):
+    import os
+    from wordmore.atomic import atomic_write_text
+    fifo, link, target = tmp_path / "pipe", tmp_path / "link.vec", tmp_path / "real.vec"
+    os.mkfifo(fifo)
+    target.write_text("mine\n")
+    link.symlink_to(target)
+    for p in (fifo, link):  # as root, --force over /dev/null would have replaced the device with a file
+        with pytest.raises(WordmoreError, match="it is a link, pipe or device"):
+            emb.save_word2vec(p, force=True)
+        with pytest.raises(WordmoreError, match="it is a link, pipe or device"):
+            atomic_write_text(p, "x")  # every atomic write: the explorer page, the report
+    assert fifo.is_fifo() and link.is_symlink() and target.read_text() == "mine\n"
+    assert not [x for x in tmp_path.iterdir() if x.name.endswith(".tmp")]
+
+
 def test_exports_are_readable_by_others(emb, tmp_path):
     import os
     old = os.umask(0o022)

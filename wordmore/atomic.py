@@ -6,11 +6,21 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import WordmoreError
+
+
+def refuse_special(path: Path) -> None:
+    """A link, pipe or device at path would be replaced by the renamed file (as root even /dev/null): refuse it."""
+    if path.is_symlink() or path.exists() and not path.is_file() and not path.is_dir():
+        raise WordmoreError(f"cannot write {path}: it is a link, pipe or device, which the file written in its "
+                            f"place would replace (give a plain file path)")
+
 
 @contextlib.contextmanager
 def atomic_path(path, mode: str = "wb", **kw):
     """Open a temporary file for writing; on success it replaces `path`, on error it vanishes."""
     path = Path(path)
+    refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

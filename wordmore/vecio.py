@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import atomic_path, refuse_special
 from .errors import WordmoreError
 
 # whitespace tokens (the char level's space) cannot stand in a word2vec line: written as visible stand-ins
@@ -265,12 +265,14 @@ def os_errors(path):
 
 
 def check_target(path, force: bool, kind: str = "file") -> None:
-    """Refuse a folder for a file, a file for a folder, and an existing file without force (one clear line)."""
+    """Refuse a folder for a file, a file for a folder, a link or special file, and an existing file without force."""
     path = Path(path)
     if path.is_dir() and kind == "file":
         raise WordmoreError(f"cannot write {path}: it is a folder (pass a file path)")
     if path.exists() and not path.is_dir() and kind == "folder":
         raise WordmoreError(f"cannot write into {path}: it is a file (projector export writes two files into a folder)")
+    if kind == "file":
+        refuse_special(path)  # before the vectors are loaded
     if path.exists() and kind == "file" and not force:
         raise WordmoreError(f"{path} exists: pass --force to replace it")
 
