@@ -110,6 +110,8 @@ def test_char_run_sample_plot_and_report(names_file, tmp_path, capsys):
     head, *lines = capsys.readouterr().out.strip().splitlines()
     assert head == f"model: {out} (step 200), temperature 1, seed 0"  # which run answered
     assert len(lines) == 8 and all(l.endswith(("(in train)", "(new)")) for l in lines)
+    for flags in (["-n", str(10**7)], ["--seed", str(10**20)]):  # bounded: no hang, no torch overflow
+        assert main(["sample", "--model", str(out), *flags]) == 2 and "must be at most" in capsys.readouterr().err
     assert main(["plot", "--model", str(out)]) == 0
     assert (out / "plot-pca.png").exists()
     assert main(["report", str(out)]) == 0

@@ -53,12 +53,23 @@ def test_validate_names_the_flag_and_its_limit():
     with pytest.raises(WordmoreError, match="--val-frac must be < 1.0"):
         resolve_config("char", {"data": {"val_frac": 1.5}}).validate()
     assert resolve_config("word", {}).validate().model.vectors == "joined"  # the presets themselves are valid
+    parser = build_parser()
+    for flags, msg in [(["--epochs", "inf"], "must be a finite number, got inf"),
+                       (["--lr", "-inf"], "must be a finite number, got -inf"), (["--lr", "nan"], "got nan"),
+                       (["--seed", str(2**63)], "must be at most 9,223,372,036,854,775,807")]:
+        with pytest.raises(SystemExit) as e:  # argparse: exit 2 with the flag and the reason, no traceback
+            parser.parse_args(["train", *flags])
+        assert e.value.code == 2
+    with pytest.raises(WordmoreError, match="--epochs must be a finite number, got inf"):
+        resolve_config("word", {"train": {"epochs": float("inf")}}).validate()  # the dataclass rule, for callers
     assert resolve_config("char", {}).validate().train.level == "char"
 
 
 def test_the_tie_rule_is_one_method_used_by_validate():
     m = ModelConfig(n_embd=8, n_hidden=16, tie=True)
-    assert "--tie needs --n-embd equal to --n-hidden (got 8 and 16)" in m.conflict()
+    assert m.conflict() == "--tie needs --n-embd equal to --n-hidden (got 8 and 16)"
+    assert ModelConfig(n_embd=8, n_hidden=8, tie=True, head="adaptive").conflict() == \
+        "--tie needs a head with a row per word: not --head adaptive"  # the widths are not to blame
     with pytest.raises(WordmoreError, match="--tie needs"):
         m.validate()
     assert ModelConfig(n_embd=8, n_hidden=8, tie=True, head="sampled").conflict() is None

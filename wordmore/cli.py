@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import WordmoreError
-from .options import add_config_flags, field_choices, field_type
+from .options import SEED_MAX, add_config_flags, field_choices, field_type
 
 
 def _int_type(lo: int):
@@ -54,9 +54,9 @@ def _training_parsers(sub) -> None:
     _add_train_flags(p, only=("data", "tokenizer"), skip=("data.dataset",))
     p = sub.add_parser("sample", help="print new names from a char model")
     p.add_argument("--model", "-m", default="", help="run directory (default: the newest char run under ./runs)")
-    p.add_argument("-n", "--num", type=_int_type(1), default=20)
+    p.add_argument("-n", "--num", type=field_type(int, {"min": 1, "max": 10**6}), default=20)
     p.add_argument("--temperature", type=field_type(float, {"gt": 0.0, "max": 100.0}), default=1.0)
-    p.add_argument("--seed", type=_int_type(0), default=0)
+    p.add_argument("--seed", type=field_type(int, {"min": 0, "max": SEED_MAX}), default=0)
 
 
 def _query_parsers(sub) -> None:

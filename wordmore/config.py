@@ -7,7 +7,7 @@ from typing import Literal
 
 from .source import DataConfig
 from .errors import WordmoreError
-from .options import INTERNAL, check_fields, opt
+from .options import INTERNAL, SEED_MAX, check_fields, opt
 from .vocab import TokenizerConfig
 
 Level = Literal["char", "word"]
@@ -61,9 +61,10 @@ class ModelConfig:
 
     def conflict(self) -> str | None:
         """Why these fields cannot hold together (None when they can): the rules, in one place."""
-        if self.tie and (self.head == "adaptive" or self.n_embd != self.n_hidden):
-            return (f"--tie needs --n-embd equal to --n-hidden (got {self.n_embd} and {self.n_hidden}) "
-                    f"and a head other than adaptive (got {self.head})")
+        if self.tie and self.head == "adaptive":
+            return "--tie needs a head with a row per word: not --head adaptive"
+        if self.tie and self.n_embd != self.n_hidden:
+            return f"--tie needs --n-embd equal to --n-hidden (got {self.n_embd} and {self.n_hidden})"
         if self.head == "adaptive" and list(self.cutoffs) != sorted(set(self.cutoffs)):
             return f"--cutoffs must rise, each cluster boundary above the last (got {' '.join(map(str, self.cutoffs))})"
         return None
@@ -76,7 +77,7 @@ class TrainConfig:
     level: Level = field(default="char", metadata={**INTERNAL, "help": "only changes tokenization and the preset"})
     out: str = opt("", "run directory (default runs/<level>-<dataset>)")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N | mps (auto: cuda, then mps, then cpu)")
-    seed: int = opt(42, "seed of the weights, the batches and the noise words", min=0)
+    seed: int = opt(42, "seed of the weights, the batches and the noise words", min=0, max=SEED_MAX)
     batch_size: int = opt(64, "targets per step (split across processes under torchrun)", min=1, max=1 << 24)
     lr: float = opt(3e-3, "peak learning rate (Adam)", gt=0.0)
     min_lr_frac: float = opt(0.05, "the cosine decay ends at lr * this", min=0.0, lt=1.0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import typing
 from dataclasses import MISSING, field, fields
 from typing import Literal
@@ -9,6 +10,7 @@ from typing import Literal
 from .errors import WordmoreError
 
 INTERNAL = {"cli": False}  # a field the CLI does not offer: the code fills it in
+SEED_MAX = 2**63 - 1  # torch's generators take no more
 
 
 def opt(default, help: str, **limits):
@@ -33,8 +35,8 @@ def field_default(f):
 def limit_error(value, meta: dict) -> str | None:
     """Why value breaks a field's limits (min, max, gt, lt), or None."""
     for v in value if isinstance(value, list) else [value]:
-        if isinstance(v, float) and v != v:
-            return "must be a number, got nan"
+        if isinstance(v, float) and not math.isfinite(v):  # inf would overflow a plan or blow up the weights
+            return f"must be a finite number, got {v}"
         if "min" in meta and v < meta["min"]:
             return f"must be at least {meta['min']}, got {v}"
         if "gt" in meta and v <= meta["gt"]:
