@@ -125,6 +125,11 @@ def test_groups_file(tmp_path):
     p.write_text("royals king queen\n")
     with pytest.raises(WordmoreError, match=r"g.txt:1: expected 'group name: word"):
         read_groups(p)
+    p.write_bytes(bytes(range(128, 256)) * 4)  # binary, not UTF-8: the same one line, no UnicodeDecodeError
+    with pytest.raises(WordmoreError, match=r"g.txt:1: expected 'group name: word"):
+        read_groups(p)
+    with pytest.raises(WordmoreError, match="no such groups file"):
+        read_groups(tmp_path)  # a folder
 
 
 BOXES = "els => els.map(e => { const r = e.getBoundingClientRect(); return [e.textContent, r.left, r.top, r.right, r.bottom]; })"

@@ -39,6 +39,12 @@ def test_labels_on_one_spot_neither_overlap_nor_leave_the_frame():
     plt.close(fig)
 
 
+def test_tsne_of_too_few_points_is_one_clear_error():
+    with pytest.raises(WordmoreError, match="t-SNE needs at least 3 points to place, not 2: use --method pca"):
+        project(np.eye(2, 4), "tsne")
+    assert project(np.eye(3, 4), "tsne").shape == (3, 2)
+
+
 def test_pca_projection_keeps_the_main_axis():
     X = np.zeros((10, 5))
     X[:, 2] = np.arange(10)

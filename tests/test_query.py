@@ -62,10 +62,10 @@ def test_json_names_model_and_the_word_looked_up(emb):
 
 
 def test_one_way_to_ask(emb):
-    with pytest.raises(WordmoreError, match="give one of"):
-        build_query(["king"], positive=["queen"])
-    with pytest.raises(WordmoreError, match="give one of"):
-        build_query()
+    with pytest.raises(WordmoreError, match="give only one of: a word or expression"):
+        build_query(["king"], positive=["queen"])  # two given
+    with pytest.raises(WordmoreError, match="^give one of: a word or expression"):
+        build_query()  # none given
     with pytest.raises(WordmoreError, match="'x' is not a number"):
         build_query(vector=["1", "x"])
 

@@ -43,6 +43,10 @@ def test_jsonl_and_parquet_go_through_datasets_with_split_slicing(tmp_path):
     import pyarrow.parquet as pq
     q = tmp_path / "rows.parquet"
     pq.write_table(pa.table({"body": [f"the prince {i} and the princess" for i in range(30)]}), q)
+    ints = tmp_path / "ints.jsonl"
+    ints.write_text("\n".join(json.dumps({"text": "the king", "n": i}) for i in range(10)))
+    with pytest.raises(WordmoreError, match="column 'n' holds int64 values, not text"):
+        prepare(DataConfig(dataset=str(ints), text_column="n"), W, **QUIET)
     with pytest.raises(WordmoreError, match="no column 'text'"):
         prepare(DataConfig(dataset=str(q)), W, **QUIET)
     par = prepare(DataConfig(dataset=str(q), text_column="body", num_proc=2), W, **QUIET)

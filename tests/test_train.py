@@ -362,3 +362,17 @@ def test_flags_that_pass_their_limits_but_not_each_other_are_one_line(names_file
         assert rank1.broken and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def test_a_device_this_machine_lacks_is_one_clear_error():
+    from wordmore.errors import WordmoreError
+    from wordmore.runtime import pick_device
+    assert pick_device("cpu").type == "cpu"
+    with pytest.raises(WordmoreError, match="unknown device 'tpu7'"):
+        pick_device("tpu7")
+    if not torch.cuda.is_available():
+        with pytest.raises(WordmoreError, match="no CUDA GPU is available"):
+            pick_device("cuda")
+    if not torch.backends.mps.is_available():  # was PyTorch's RuntimeError from the first tensor moved there
+        with pytest.raises(WordmoreError, match="device mps asked for, but this machine has no Apple GPU"):
+            pick_device("mps")

@@ -31,10 +31,10 @@ def _plotly():
 def read_groups(path) -> dict[str, list[str]]:
     """Groups from a text file: one 'name: word word ...' a line; '#' starts a comment."""
     p = Path(path)
-    if not p.exists():
+    if not p.is_file():
         raise WordmoreError(f"no such groups file: {p}")
     groups: dict[str, list[str]] = {}
-    for ln, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for ln, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):  # binary: no line fits
         line = line.split("#", 1)[0].strip()
         if not line:
             continue

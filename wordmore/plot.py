@@ -59,6 +59,8 @@ def project(X: np.ndarray, method: str = "pca", seed: int = 0, dims: int = 2) ->
         from sklearn.decomposition import PCA
         return PCA(n_components=dims, random_state=seed).fit_transform(X)
     if method == "tsne":
+        if len(X) < 3:
+            raise WordmoreError(f"t-SNE needs at least 3 points to place, not {len(X)}: use --method pca")
         from sklearn.manifold import TSNE
         perp = max(2.0, min(30.0, (len(X) - 1) / 3))
         return TSNE(n_components=dims, perplexity=perp, init="pca", random_state=seed,

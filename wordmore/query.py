@@ -80,8 +80,8 @@ def build_query(expr=(), positive=(), negative=(), vector=None, k: int = 10,
     """The neighbors command's query from its arguments: words/expression, --positive/--negative, or --vector."""
     given = [bool(expr), bool(positive or negative), vector is not None]
     if sum(given) != 1:
-        raise WordmoreError("give one of: a word or expression ('king - man + woman'), "
-                            "--positive/--negative word lists, or --vector NUMBERS")
+        raise WordmoreError(("give only one of" if sum(given) else "give one of") + ": a word or expression "
+                            "('king - man + woman'), --positive/--negative word lists, or --vector NUMBERS")
     if vector is not None:
         return Query("vector", vector=parse_vector(vector), k=k, restrict=restrict)
     terms = parse_terms(" ".join(expr)) if expr else [("+", w) for w in positive] + [("-", w) for w in negative]

@@ -29,6 +29,8 @@ def pick_device(name: str) -> torch.device:
         raise WordmoreError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise WordmoreError("device cuda asked for, but no CUDA GPU is available")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise WordmoreError("device mps asked for, but this machine has no Apple GPU for PyTorch (use cpu or auto)")
     return dev
 
 

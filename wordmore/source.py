@@ -280,10 +280,14 @@ def _column(ds, cfg: DataConfig) -> str:
     names = list(ds.column_names or []) if getattr(ds, "column_names", None) else []
     if not names and getattr(ds, "features", None):
         names = list(ds.features)
-    if cfg.text_column in names or not names:
-        return cfg.text_column
-    raise WordmoreError(f"dataset has no column {cfg.text_column!r} (columns: {', '.join(names)}); "
-                        f"pass --text-column")
+    if names and cfg.text_column not in names:
+        raise WordmoreError(f"dataset has no column {cfg.text_column!r} (columns: {', '.join(names)}); "
+                            f"pass --text-column")
+    dtype = getattr((getattr(ds, "features", None) or {}).get(cfg.text_column), "dtype", "string")
+    if dtype not in ("string", "large_string"):
+        raise WordmoreError(f"column {cfg.text_column!r} holds {dtype} values, not text; pass --text-column "
+                            f"with a text column (columns: {', '.join(names)})")
+    return cfg.text_column
 
 
 def iter_text(ds, column: str, stats: dict | None = None) -> Iterator[str]:
