@@ -76,7 +76,9 @@ def test_resume_is_exact_with_the_text_thinned_afresh_between(words_file, tmp_pa
     period = int(re.search(r"thinned afresh every (\d+) steps", capsys.readouterr().out).group(1))
     assert 2 <= period <= 25  # so the stop at 30 falls after a fresh thinning, and another comes before 60
     assert run([*common, "--out", str(part), "--stop-after", "30"]) == 0
-    assert run([*common, "--out", str(part), "--resume"]) == 0
+    assert run([*common, "--out", str(part), "--resume", "--eval-every", "7", "--ckpt-every", "9", "--workers", "2"]) == 0
+    steps = [json.loads(l)["step"] for l in (part / "metrics.jsonl").read_text().splitlines() if '"val_loss"' in l]
+    assert list(dict.fromkeys(s for s in steps if s > 30)) == [35, 42, 49, 56, 60]  # the new --eval-every, and the weights the same:
     a, b = load_checkpoint(full / "ckpt.pt")["model"], load_checkpoint(part / "ckpt.pt")["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k

@@ -68,6 +68,7 @@ def restore_rng(state: dict, gen: torch.Generator, log=print) -> None:
 
 
 RESUME_MAY_CHANGE = ("epochs", "tokens", "max_steps", "minutes", "stop_after", "device", "resume", "compile")
+RESUME_MAY_SET = {"train": ("eval_every", "ckpt_every"), "data": ("workers", "num_proc", "cache_dir")}  # no weight moves
 
 
 def resume_config(cfg: RunConfig, out: Path, given: dict | None = None) -> tuple[RunConfig, dict | None]:
@@ -88,12 +89,16 @@ def resume_config(cfg: RunConfig, out: Path, given: dict | None = None) -> tuple
         changed = [f"--{k.replace('_', '-')} {v!r} (the run has {getattr(getattr(saved, sec), k)!r})"
                    for sec, flags in (given or {}).items() for k, v in flags.items()
                    if not (sec == "train" and k in RESUME_MAY_CHANGE + ("out", "overwrite"))
-                   and hasattr(getattr(saved, sec), k) and getattr(getattr(saved, sec), k) != v]
+                   and k not in RESUME_MAY_SET.get(sec, ()) and hasattr(getattr(saved, sec), k)
+                   and getattr(getattr(saved, sec), k) != v]
         if changed:
             raise WordmoreError(f"--resume continues the run in {out} as it was made, but "
                                 f"{', '.join(changed)} differ: drop them, or start a new run with another --out")
         for k in RESUME_MAY_CHANGE:
             setattr(saved.train, k, getattr(tc, k))
+        for sec, flags in (given or {}).items():  # given ones only: the run's own stay otherwise
+            for k in set(RESUME_MAY_SET.get(sec, ())) & set(flags):
+                setattr(getattr(saved, sec), k, flags[k])
         return saved, state
     if ckpt_path.exists() and not tc.overwrite:
         try:
