@@ -171,6 +171,10 @@ def test_tie_without_direct_trains_with_a_warning(words_file, tmp_path, capsys):
         "so they repeat, and the step costs as much as a full softmax or more (give fewer, or --head softmax)"]
     assert main([*common, "--out", str(tmp_path / "d"), "--warmup", "2", "--negatives", "16"]) == 0
     assert "warning" not in capsys.readouterr().out
+    words_file.unlink()  # sample on a word run: refused at once, before the training text is looked for
+    assert main(["sample", "--model", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err
+    assert "sampling needs a left-window model" in err and "training set not available" not in err
 
 
 def test_encode_prints_the_folder_that_train_then_reuses(words_file, tmp_path, capsys):

@@ -194,8 +194,9 @@ def cmd_sample(args) -> int:
     from .runs import run_dir
     path = run_dir(args.model, "char")  # before torch: a wrong -m answers at once
     from .checkpoint import load_model
-    from .sample import sample_units, training_units
+    from .sample import check_samplable, sample_units, training_units
     model, vocab, cfg, state = load_model(path)
+    check_samplable(model, cfg)  # before the training text is looked for
     seen = training_units(cfg, vocab)
     print(f"model: {path} (step {state['step']:,}), temperature {args.temperature:g}, seed {args.seed}")
     for text in sample_units(model, vocab, cfg, args.num, args.temperature, args.seed):

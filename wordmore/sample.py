@@ -12,11 +12,16 @@ from .model import ContextMLP
 from .vocab import Vocab
 
 
+def check_samplable(model: ContextMLP, cfg: RunConfig) -> None:
+    """Only a left-window model with a normalised head gives text token by token."""
+    if cfg.model.window != "left" or not model.normalised():
+        raise WordmoreError("sampling needs a left-window model with a softmax or adaptive head")
+
+
 def sample_units(model: ContextMLP, vocab: Vocab, cfg: RunConfig, n: int, temperature: float = 1.0,
                  seed: int = 0, max_len: int = 200) -> list[str]:
     """n units drawn token by token until the boundary, at a temperature."""
-    if cfg.model.window != "left" or not model.normalised():
-        raise WordmoreError("sampling needs a left-window model with a softmax or adaptive head")
+    check_samplable(model, cfg)
     g = torch.Generator().manual_seed(seed)
     b, sep = vocab.boundary_id, "" if cfg.tokenizer.level == "char" else " "
     units = []
