@@ -86,6 +86,20 @@ def test_explore_k_above_the_vocabulary_is_an_error_not_a_clamp(vec, tmp_path, c
     assert not out.exists()
 
 
+def test_a_file_in_a_folders_place_and_an_unwritable_place_are_named(vec, names_file, tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("mine\n")
+    assert main(["train", "--level", "char", "--dataset", str(names_file), "--out", str(f), "--max-steps", "2"]) == 1
+    assert f"wordmore: error: {f} is a file, where a folder is needed" in capsys.readouterr().err
+    assert main(["plot", "--model", str(vec), "--out", str(f / "x.png")]) == 1
+    assert f"{f} is a file, where a folder is needed" in capsys.readouterr().err
+    if Path("/proc/self").is_dir():  # no file can be made there: the message names the path asked for
+        assert main(["export", "--model", str(vec), "--out", "/proc/x.vec"]) == 1
+        err = capsys.readouterr().err
+        assert "cannot write /proc/x.vec" in err and ".tmp" not in err
+    assert f.read_text() == "mine\n"
+
+
 def test_export_formats(vec, tmp_path, capsys):
     assert main(["export", "--model", str(vec), "--format", "word2vec-bin", "--out", str(tmp_path / "v.bin")]) == 0
     assert Embeddings.load(tmp_path / "v.bin").words == WORDS

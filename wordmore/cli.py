@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import WordmoreError
+from .errors import WordmoreError, os_message
 from .options import SEED_MAX, add_config_flags, field_choices, field_type
 
 
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as e:  # a full disk, a read-only folder, a path that is a file: one line, never a traceback
-        return main_error(args, f"{e.strerror or type(e).__name__}: {e.filename or ''}".rstrip(": "))
+        return main_error(args, os_message(e))
     except KeyboardInterrupt:
         print("wordmore: interrupted", file=sys.stderr)
         return 130
