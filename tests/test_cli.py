@@ -55,6 +55,11 @@ def test_unknown_word_and_bad_k(vec, capsys):
     assert main(["neighbors", "king", "-k", "500", "--model", str(vec)]) == 1
     assert "larger than the vocabulary" in capsys.readouterr().err
     assert main(["neighbors", "king", "-k", "0", "--model", str(vec)]) == 2
+    capsys.readouterr()
+    for args in (["neighbors", "king", "-k", "0"], ["analogy", "king", "man"]):  # usage errors under --json too
+        assert main([*args, "--model", str(vec), "--json"]) == 2
+        err = capsys.readouterr().err
+        assert json.loads(err)["error"].startswith(f"wordmore {args[0]}: ") and "usage" not in err
     assert main(["neighbors", "king", "--model", str(vec.parent / "none.vec")]) == 1
     assert "no such vectors file" in capsys.readouterr().err
 

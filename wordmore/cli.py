@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import WordmoreError, os_message
-from .options import SEED_MAX, add_config_flags, field_choices, field_type
+from .options import SEED_MAX, Parser, add_config_flags, field_choices, field_type
 
 
 def _int_type(lo: int):
@@ -136,8 +136,8 @@ def _picture_parsers(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The wordmore argument parser."""
     from . import __version__
-    ap = argparse.ArgumentParser(prog="wordmore", description="makemore's context-window MLP over characters "
-                                 "or words: train it, then ask whether king, queen, prince and princess are near.")
+    ap = Parser(prog="wordmore", description="makemore's context-window MLP over characters "
+                "or words: train it, then ask whether king, queen, prince and princess are near.")
     ap.add_argument("--version", action="version", version=f"wordmore {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True

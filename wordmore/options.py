@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 import typing
 from dataclasses import MISSING, field, fields
 from typing import Literal
@@ -11,6 +13,22 @@ from .errors import WordmoreError
 
 INTERNAL = {"cli": False}  # a field the CLI does not offer: the code fills it in
 SEED_MAX = 2**63 - 1  # torch's generators take no more
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one JSON line on stderr (exit 2) when --json is among the arguments."""
+
+    json_errors = False  # set by the top parser's parse_args, read by whichever subparser fails
+
+    def parse_args(self, args=None, namespace=None):
+        Parser.json_errors = "--json" in (sys.argv[1:] if args is None else args)
+        return super().parse_args(args, namespace)
+
+    def error(self, message):
+        if not Parser.json_errors:
+            super().error(message)
+        print(json.dumps({"error": f"{self.prog}: {message}"}, ensure_ascii=False), file=sys.stderr)
+        sys.exit(2)
 
 
 def opt(default, help: str, **limits):
