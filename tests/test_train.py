@@ -101,6 +101,8 @@ def test_resume_refuses_changed_flags_and_a_finished_plan_and_counts_all_the_tim
     assert json.loads(summary)["train_seconds"] >= elapsed  # the whole run's time, not the resumed part's
     assert run([*common, "--out", str(out), "--resume", "--max-steps", "12"]) == 1
     assert "at step 20 of a 12-step plan: nothing to do" in capsys.readouterr().err
+    assert run([*common, "--out", str(out), "--resume", "--max-steps", "30", "--stop-after", "20"]) == 1
+    assert "is at step 20, already at --stop-after 20: nothing to do" in capsys.readouterr().err
     assert (out / "summary.json").read_text() == summary
 
 

@@ -94,6 +94,9 @@ def resume_config(cfg: RunConfig, out: Path, given: dict | None = None) -> tuple
         if changed:
             raise WordmoreError(f"--resume continues the run in {out} as it was made, but "
                                 f"{', '.join(changed)} differ: drop them, or start a new run with another --out")
+        if 0 < tc.stop_after <= state["step"]:
+            raise WordmoreError(f"--resume: {out} is at step {state['step']:,}, already at --stop-after "
+                                f"{tc.stop_after:,}: nothing to do (give a later --stop-after, or none)")
         for k in RESUME_MAY_CHANGE:
             setattr(saved.train, k, getattr(tc, k))
         for sec, flags in (given or {}).items():  # given ones only: the run's own stay otherwise
