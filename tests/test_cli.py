@@ -56,6 +56,10 @@ def test_unknown_word_and_bad_k(vec, capsys):
     assert "larger than the vocabulary" in capsys.readouterr().err
     assert main(["neighbors", "king", "-k", "0", "--model", str(vec)]) == 2
     capsys.readouterr()
+    assert main(["neighbors", "queen", "--limit", "3", "--model", str(vec)]) == 1  # the word first, then -k
+    assert "unknown word 'queen' (not among the first 3 words, read with --limit)" in capsys.readouterr().err
+    assert main(["neighbors", "king", "--limit", "5", "-k", "3", "--model", str(vec)]) == 1
+    assert "-k 3 is larger than the vocabulary: the model has 2 words besides" in capsys.readouterr().err
     for args in (["neighbors", "king", "-k", "0"], ["analogy", "king", "man"]):  # usage errors under --json too
         assert main([*args, "--model", str(vec), "--json"]) == 2
         err = capsys.readouterr().err

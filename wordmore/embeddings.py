@@ -17,6 +17,8 @@ SPECIALS = ("<s>", "<unk>")
 class Embeddings:
     """Named vectors in frequency order, with cosine queries on unit vectors."""
 
+    limited = False  # read with --limit: fewer words than the file holds
+
     def __init__(self, words: list[str], vectors: np.ndarray, lowercase: bool | None = None,
                  counts: list[int] | None = None, source: str = ""):
         vectors = np.asarray(vectors, dtype=np.float32)
@@ -68,7 +70,9 @@ class Embeddings:
             if k is None:
                 sug = self.suggest(w)
                 hint = f"; did you mean {', '.join(sug)}?" if sug else ""
-                raise WordmoreError(f"unknown word {w!r} (not among the {len(self):,} words of the model){hint}")
+                among = f"the first {len(self):,} words, read with --limit" if self.limited else \
+                    f"the {len(self):,} words of the model"
+                raise WordmoreError(f"unknown word {w!r} (not among {among}){hint}")
             ids.append(self.index[k])
         return ids
 
@@ -153,6 +157,12 @@ class Embeddings:
     @classmethod
     def load(cls, path, limit: int | None = None) -> "Embeddings":
         """A run directory, word2vec text (.vec/.txt, with or without header) or binary (.bin), gensim .kv."""
+        emb = cls._read(path, limit)
+        emb.limited = limit is not None and len(emb) == limit  # errors then say the words are those read
+        return emb
+
+    @classmethod
+    def _read(cls, path, limit: int | None) -> "Embeddings":
         from .runs import read_vocab_meta
         p = Path(path)
         if p.is_dir() and (p / "embeddings.vec").exists():

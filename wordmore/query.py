@@ -129,14 +129,14 @@ def answer(emb: Embeddings, q: Query) -> dict:
         odd, scores = emb.doesnt_match(words)
         return {**head, "query": words, "odd_one_out": odd,
                 "results": [{"word": w, "cosine_to_mean": s} for w, s in scores]}
-    emb.check_k(q.k)
     if q.command == "vector":
-        res = emb.by_vector(q.vector, q.k, q.restrict)
+        res = emb.by_vector(q.vector, emb.check_k(q.k), q.restrict)
         return {**head, "query": q.vector, "k": q.k, "restrict_vocab": q.restrict,
                 "results": [{"word": w, "score": s} for w, s in res]}
     pos = [emb.words[i] for i in emb.require(*q.positive)]
     neg = [emb.words[i] for i in emb.require(*q.negative)]
     words = [emb.words[i] for i in emb.require(*q.words)]
+    emb.check_k(q.k)  # after the words: an unknown word is the first thing to say
     from .embeddings import expression
     signs = q.signs or ["+"] * len(pos) + ["-"] * len(neg)
     res = emb.most_similar(pos, neg, q.k, q.restrict, q.method, label=expression(words, signs))
