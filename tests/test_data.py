@@ -82,13 +82,17 @@ def test_invalid_utf8_is_replaced_and_reported(tmp_path):
     assert any("invalid UTF-8" in m for m in msgs)
 
 
-@pytest.mark.parametrize("content,err", [("", "empty"), ("!!! ??? ...\n\n,,,\n\n;;\n", "empty"),
-                                         ("one paragraph only", "at least 3")])
-def test_bad_corpora_are_clear_errors(tmp_path, content, err):
+@pytest.mark.parametrize("content,flags,err", [
+    ("", {}, "empty"), ("!!! ??? ...\n\n,,,\n\n;;\n", {}, "empty"),
+    ("one paragraph only", {}, "at least 3: try --sample-by line"),
+    ("one line\nand another", {"sample_by": "line"}, "at least 3: give more text"),  # the hint is not what was given
+    ("a b\n\nc d\n\ne f\n\ng h\n", {"max_tokens": 3}, r"sample_by=paragraph, --max-tokens 3\); .*: give a larger "
+                                                          r"--max-tokens")])
+def test_bad_corpora_are_clear_errors(tmp_path, content, flags, err):
     p = tmp_path / "c.txt"
     p.write_text(content)
     with pytest.raises(WordmoreError, match=err):
-        K.prepare(S.DataConfig(dataset=str(p)), W, log=lambda *a: None)
+        K.prepare(S.DataConfig(dataset=str(p), **flags), W, log=lambda *a: None)
 
 
 def test_min_count_that_empties_the_vocabulary(words_file):

@@ -202,8 +202,11 @@ def _build(src: Source, cfg: DataConfig, tok: TokenizerConfig, sample_by: str, t
             log(f"warning: {replaced} invalid UTF-8 byte sequence(s) in {src.name} were replaced with U+FFFD")
         vocab, table = _vocabulary(tally, cfg, tok, src)
         if tally.n_units < 3:
-            raise WordmoreError(f"corpus {src.name} has {tally.n_units} text unit(s) (sample_by={sample_by}); "
-                                f"a train/val/test split needs at least 3: try --sample-by line")
+            fix = ("give a larger --max-tokens" if cfg.max_tokens else "give more text" if sample_by == "line"
+                   else "try --sample-by line")
+            raise WordmoreError(f"corpus {src.name} has {tally.n_units} text unit(s) (sample_by={sample_by}"
+                                f"{f', --max-tokens {cfg.max_tokens:,}' if cfg.max_tokens else ''}); "
+                                f"a train/val/test split needs at least 3: {fix}")
         labels = split_labels(tally.n_units, cfg.val_frac, cfg.test_frac, cfg.split_seed)
         dtype = np.uint16 if len(vocab) < 2 ** 16 else np.uint32
         counts = write_splits(pool, tally, table, labels, dtype, vocab.boundary_id, tmp, SPLITS)
@@ -224,7 +227,8 @@ def _vocabulary(tally: Tally, cfg: DataConfig, tok: TokenizerConfig, src: Source
     """The vocabulary (counted, or --vocab's with this text's counts) and each merged id's final id."""
     tokens, counts = list(tally.index), tally.counts
     if tally.n_tokens == 0:
-        raise WordmoreError(f"corpus {src.name} is empty: no {tok.level} tokens in it")
+        cut = f" within --max-tokens {cfg.max_tokens:,}" if cfg.max_tokens else ""
+        raise WordmoreError(f"corpus {src.name} is empty: no {tok.level} tokens in it{cut}")
     if cfg.vocab:
         path = _vocab_path(cfg.vocab)
         given = Vocab.load(path, f"--vocab {path}")
