@@ -380,3 +380,17 @@ def test_a_device_this_machine_lacks_is_one_clear_error():
     if not torch.backends.mps.is_available():  # was PyTorch's RuntimeError from the first tensor moved there
         with pytest.raises(WordmoreError, match="device mps asked for, but this machine has no Apple GPU"):
             pick_device("mps")
+
+
+def test_a_run_on_a_relative_path_resumes_from_another_folder(names_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(names_file.parent)
+    out = tmp_path / "r"
+    common = ["--level", "char", "--max-steps", "20", *TINY, "--out", str(out)]
+    assert run([*common, "--dataset", names_file.name, "--stop-after", "10"]) == 0
+    assert json.loads((out / "config.json").read_text())["data"]["dataset"] == str(names_file.resolve())
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert run([*common, "--resume"]) == 0  # the run's own path, absolute, still finds the text
+    monkeypatch.chdir(names_file.parent)
+    assert run([*common, "--resume", "--max-steps", "30", "--dataset", names_file.name]) == 0  # the same file, given
+    assert load_checkpoint(out / "ckpt.pt")["step"] == 30

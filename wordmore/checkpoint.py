@@ -11,6 +11,7 @@ from .ckptcheck import check_state
 from .config import RunConfig
 from .errors import WordmoreError
 from .model import ContextMLP
+from .source import canonical
 from .vocab import Vocab
 
 
@@ -90,7 +91,7 @@ def resume_config(cfg: RunConfig, out: Path, given: dict | None = None) -> tuple
                    for sec, flags in (given or {}).items() for k, v in flags.items()
                    if not (sec == "train" and k in RESUME_MAY_CHANGE + ("out", "overwrite"))
                    and k not in RESUME_MAY_SET.get(sec, ()) and hasattr(getattr(saved, sec), k)
-                   and getattr(getattr(saved, sec), k) != v]
+                   and getattr(getattr(saved, sec), k) != (canonical(v) if k == "dataset" else v)]
         if changed:
             raise WordmoreError(f"--resume continues the run in {out} as it was made, but "
                                 f"{', '.join(changed)} differ: drop them, or start a new run with another --out")

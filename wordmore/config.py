@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
-from .source import DataConfig
+from .source import DataConfig, canonical
 from .errors import WordmoreError
 from .options import INTERNAL, SEED_MAX, check_fields, opt
 from .vocab import TokenizerConfig
@@ -185,6 +185,7 @@ def resolve_config(level: str, overrides: dict) -> RunConfig:
         d[s].update(vals)
     d["train"]["level"] = d["tokenizer"]["level"] = level
     cfg = RunConfig.from_dict(d)
+    cfg.data.dataset = canonical(cfg.data.dataset)
     _length_rules(cfg.train, overrides.get("train", {}), "dataset" in overrides.get("data", {}))
     m = cfg.model
     one = ("--vectors input" if m.vectors == "input" else "--tie" if m.tie else

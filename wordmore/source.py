@@ -71,6 +71,13 @@ def load_catalog() -> dict:
         return json.load(f)
 
 
+def canonical(spec: str) -> str:
+    """A local file's or folder's absolute path, so a run resumes from any folder; other specs as given."""
+    if not spec or spec in load_catalog() or any(ch in spec for ch in "*?[") or not Path(spec).expanduser().exists():
+        return spec
+    return str(Path(spec).expanduser().resolve())
+
+
 @dataclass
 class Source:
     """A resolved dataset spec."""
