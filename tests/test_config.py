@@ -28,6 +28,13 @@ def test_word_preset_joins_untied_tables_and_flags_win():
             resolve_config("char" if not flags else "word", {"model": {**flags, "cross": 0.5}})  # given, a no-op
     assert resolve_config("word", {"model": {"vectors": "input", "cross": 0.0}}).model.cross == 0.0  # 0 is no-op
     assert resolve_config("word", {"model": {"cross": 0.5}}).model.cross == 0.5
+    for flag, value, head, needs in [("negatives", 8, "softmax", "neg or sampled"), ("neg_weight", 2.0, "sampled", "neg"),
+                                     ("cutoffs", [10], "neg", "adaptive"), ("div_value", 2.0, "softmax", "adaptive")]:
+        with pytest.raises(WordmoreError, match=f"--{flag.replace('_', '-')} is for --head {needs}: with --head "
+                                                f"{head} it would do nothing"):
+            resolve_config("word", {"model": {"head": head, flag: value}})
+    assert resolve_config("word", {"model": {"head": "neg", "neg_weight": 2.0, "negatives": 8}}).model.neg_weight == 2.0
+    assert resolve_config("char", {}).model.negatives == 256  # a default no head reads is no flag given
 
 
 def test_word_preset_is_the_same_on_a_cuda_gpu_and_flags_win(monkeypatch):

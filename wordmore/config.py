@@ -193,7 +193,15 @@ def resolve_config(level: str, overrides: dict) -> RunConfig:
     if overrides.get("model", {}).get("cross") and one:
         raise WordmoreError(f"--cross weighs the cross terms of two joined tables: with {one} there is one table, "
                             f"so it would do nothing (drop --cross)")
+    for name, heads in HEAD_FLAGS.items():
+        if name in overrides.get("model", {}) and m.head not in heads:
+            raise WordmoreError(f"--{name.replace('_', '-')} is for --head {' or '.join(heads)}: with --head {m.head} "
+                                f"it would do nothing (drop it)")
     return cfg
+
+
+HEAD_FLAGS = {"cutoffs": ("adaptive",), "div_value": ("adaptive",), "negatives": ("neg", "sampled"),
+              "neg_weight": ("neg",)}  # the model flags only some output layers read
 
 
 def _length_rules(t: TrainConfig, given: dict, own_data: bool) -> None:
