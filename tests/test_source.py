@@ -64,6 +64,10 @@ def test_local_files_refuse_a_split_name_and_a_text_column_they_would_ignore(tmp
     assert prepare(DataConfig(dataset=str(txt), hf_split="train[:100%]"), W, **QUIET).meta["units"] == 3
     S.check_flags("hub", DataConfig(hf_split="validation", text_column="x"))  # a hub dataset has both: no error
     S.check_flags("data", DataConfig(text_column="body"))  # csv, json, parquet have columns
+    S.check_flags("hub", DataConfig(revision="main", data_files="a/*.txt"))
+    for flags, flag in (({"revision": "main"}, "--revision"), ({"data_files": "x*.txt"}, "--data-files")):
+        with pytest.raises(WordmoreError, match=f"{flag} is for hub datasets: local files are read as they are"):
+            prepare(DataConfig(dataset=str(txt), **flags), W, **QUIET)
     with pytest.raises(WordmoreError, match="--hf-split 'validation': local files are one split"):
         S.resolve("fairy", DataConfig(hf_split="validation", cache_dir=str(tmp_path / "c")))  # a catalog corpus
     assert not (tmp_path / "c").exists()  # refused before any download was tried

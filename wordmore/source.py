@@ -201,7 +201,10 @@ def _find(spec: str, catalog: dict) -> Source:
 
 
 def check_flags(kind: str, cfg: DataConfig) -> None:
-    """Refuse --hf-split's name or --text-column where a source of this kind would ignore them."""
+    """Refuse the data flags (split name, column, revision, data files) a source of this kind would ignore."""
+    if kind != "hub" and (cfg.revision or cfg.data_files):
+        raise WordmoreError(f"{'--revision' if cfg.revision else '--data-files'} is for hub datasets: local files are "
+                            f"read as they are (give the files you want as --dataset: a file, folder or glob)")
     if kind != "hub" and parse_split(cfg.hf_split)[0] != "train":
         raise WordmoreError(f"--hf-split {cfg.hf_split!r}: local files are one split, train (slice it, as in "
                             f"train[:10%], or give the other split's files)")
