@@ -262,6 +262,18 @@ def test_a_crafted_checkpoint_is_one_clear_error(good_state, tmp_path, name):
         load_checkpoint(run / "ckpt.pt", resume=True)
 
 
+def test_loading_a_model_reads_no_optimizer_and_imports_no_dynamo(good_state, tmp_path):
+    import subprocess
+    import sys
+    run = _craft(good_state, tmp_path, "a moment misshapen")  # the optimizer is read to resume, not to load
+    with pytest.raises(WordmoreError, match="exp_avg"):
+        load_checkpoint(run / "ckpt.pt", resume=True)
+    code = ("import sys; from wordmore.checkpoint import load_model; m = load_model(sys.argv[1])[0]; "
+            "print(sum(p.numel() for p in m.parameters()), 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True).stdout
+    assert out.split()[1] == "False"  # building optimizers or a random meta tensor imports it: a second of start-up
+
+
 @pytest.mark.parametrize("name", ["vocab smaller than weights", "vocab and config smaller than weights",
                                   "config unlike weights", "an integer weight", "itos with an int"])
 def test_sample_on_a_crafted_checkpoint_is_one_line(good_state, tmp_path, capsys, name):

@@ -53,7 +53,7 @@ def check_state(state, path, resume: bool = False) -> None:
                 raise _Bad(f"{k} is {type(state[k]).__name__} {state[k]!r}")
         if "rng" in state:
             _check_rng(state["rng"])
-        if "optim" in state:
+        if "optim" in state and resume:  # read only to resume (building optimizers imports torch._dynamo: 1 s)
             _check_optim(state["optim"], cfg)
     except _Bad as e:
         raise WordmoreError(f"checkpoint {path} is unusable: {e}") from None
@@ -116,11 +116,22 @@ def _check_vocab(d, cfg: RunConfig) -> None:
         raise _Bad(f"vocab has {len(vocab)} tokens, config.model.vocab_size is {cfg.model.vocab_size}")
 
 
+class _NoInit(torch.overrides.TorchFunctionMode):
+    """Initialisers as no-ops: a meta tensor has no values, and a random one on meta imports torch._dynamo (1 s)."""
+
+    NAMES = {"normal_", "trunc_normal_", "uniform_", "zeros_", "ones_", "constant_"}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in self.NAMES:
+            return args[0] if args else next(iter(kwargs.values()))  # the tensor, as the initialisers return it
+        return func(*args, **(kwargs or {}))
+
+
 def _meta_model(cfg: RunConfig, sparse: bool = False):
     """The config's model with no storage (the meta device), for its parameter shapes."""
     from .model import ContextMLP
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _NoInit():
             return ContextMLP(cfg.model, sparse=sparse)
     except (ValueError, RuntimeError) as e:
         raise _Bad(f"config builds no model ({str(e).splitlines()[0]})") from None
