@@ -62,5 +62,5 @@ def test_undertrained_flag(summary, steps, flag):
 
 
 def test_numbers_read_well():
-    assert [fmt_num(x) for x in (65148.6, 5.16375, 2, 1.2e-05, True, float("nan"))] == \
-        ["65,149", "5.164", "2", "1.20e-05", "True", "-"]
+    assert [fmt_num(x) for x in (65148.6, 5.16375, 2, 1.2e-05, True, float("nan"), None)] == \
+        ["65,149", "5.164", "2", "1.20e-05", "True", "-", "-"]

@@ -394,3 +394,20 @@ def test_a_run_on_a_relative_path_resumes_from_another_folder(names_file, tmp_pa
     monkeypatch.chdir(names_file.parent)
     assert run([*common, "--resume", "--max-steps", "30", "--dataset", names_file.name]) == 0  # the same file, given
     assert load_checkpoint(out / "ckpt.pt")["step"] == 30
+
+
+def test_an_empty_split_s_loss_is_null_in_the_run_s_json(words_file, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert run(["--level", "word", "--dataset", str(words_file), "--min-count", "1", *TINY, "--max-steps", "20",
+                "--negatives", "8", "--val-frac", "0", "--test-frac", "0", "--out", str(out)]) == 0
+    assert "val loss nan, test loss nan" in capsys.readouterr().out  # said, as before
+
+    def strict(s):  # what jq and JSON.parse accept: no NaN
+        return json.loads(s, parse_constant=lambda c: pytest.fail(f"{c} in strict JSON"))
+    rows = [strict(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all(r.get("val_loss", None) is None for r in rows)
+    summary = strict((out / "summary.json").read_text())
+    assert summary["step"] == 20 and "val_loss" not in summary  # no loss to give
+    from wordmore.cli import main as cli
+    assert cli(["report", str(out), "--no-explorer"]) == 0
+    assert "nan" not in (out / "report.md").read_text().lower()

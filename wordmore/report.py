@@ -14,6 +14,8 @@ from .royal import DEFAULT_WORDS, GENDER_PAIRS, ROYALS, royal_check
 
 def fmt_num(x) -> str:
     """A number as a person reads it: 65,149 steps, 5.164 loss, 1.2e-05 rates."""
+    if x is None:  # a loss written as null: an empty split
+        return "-"
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return str(x)
     if isinstance(x, int):

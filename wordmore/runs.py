@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .errors import WordmoreError
@@ -110,6 +111,11 @@ def run_dir(arg: str | None, level: str = "char") -> Path:
 
 
 UNDERTRAINED = 0.8  # a run stopped (budget, signal) before this share of its planned steps says so
+
+
+def strict_json(d: dict, **kw) -> str:
+    """d as JSON that every parser reads: a NaN or infinite number (an empty split's loss) written as null."""
+    return json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in d.items()}, **kw)
 
 
 def undertrained_line(summary: dict) -> str:

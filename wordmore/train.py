@@ -22,7 +22,7 @@ from .errors import WordmoreError
 from .model import ContextMLP
 from .optim import build_optimizers, optim_state
 from .runlock import RunLock
-from .runs import UNDERTRAINED, undertrained_line
+from .runs import UNDERTRAINED, strict_json, undertrained_line
 from .runtime import Interrupted, Runtime, StopSignals, sync
 from .step import GraphedStep, TrainStep, evaluate_loss
 from .vocab import Vocab
@@ -300,7 +300,7 @@ class Trainer:
     def _record(self, d: dict) -> None:
         if self.rt.is_main:
             with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(d) + "\n")
+                f.write(strict_json(d) + "\n")
 
     def _checkpoint(self) -> None:
         if self.rt.is_main:
@@ -349,7 +349,7 @@ class Trainer:
         vecs = join_tables(tables, self.cfg.model.cross) if joined else tables[0]  # (V, D)
         emb = Embeddings(self.vocab.itos, vecs, lowercase=self.cfg.tokenizer.lowercase, counts=self.vocab.counts)
         emb.save_word2vec(self.out / "embeddings.vec")
-        atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=1))
+        atomic_write_text(self.out / "summary.json", strict_json(summary, indent=1))
         ppl = (f" (test perplexity {math.exp(min(summary['test_loss'], 50)):.1f})"
                if self.tc.level == "word" and self.model.normalised() and "test_loss" in summary else "")
         self.say(f"done: {self.step} steps ({reason}) in {summary['train_seconds']:.1f}s, val loss {summary.get('val_loss', math.nan):.4f}, "
