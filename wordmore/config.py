@@ -29,10 +29,11 @@ class ModelConfig:
     n_layer: int = opt(1, "tanh hidden layers", min=1, max=64)
     head: Head = opt("softmax", "output layer: softmax (full), adaptive (adaptive softmax), neg (word2vec's "
                      "negative sampling) or sampled (sampled softmax)")
-    cutoffs: list = opt([2000, 10000], "adaptive head: cluster boundaries", min=1)
-    div_value: float = opt(4.0, "adaptive head: width divisor between clusters", gt=0.0)
-    negatives: int = opt(256, "neg and sampled heads: noise words shared by the batch", min=1, max=1 << 20)
-    neg_weight: float = opt(5.0, "neg head: total weight of the noise terms per example", gt=0.0)
+    cutoffs: list = opt([2000, 10000], "adaptive head: cluster boundaries", min=1, heads=("adaptive",))
+    div_value: float = opt(4.0, "adaptive head: width divisor between clusters", gt=0.0, heads=("adaptive",))
+    negatives: int = opt(256, "neg and sampled heads: noise words shared by the batch", min=1, max=1 << 20,
+                         heads=("neg", "sampled"))
+    neg_weight: float = opt(5.0, "neg head: total weight of the noise terms per example", gt=0.0, heads=("neg",))
     emb_init: float = opt(0.01, "std of the table C at init: small, so Adam-sized updates move it", gt=0.0)
     dropout: float = opt(0.0, "while training, drop each window word with this chance (its embedding zeroed, the "
                          "others scaled up)", min=0.0, lt=1.0)
@@ -193,15 +194,12 @@ def resolve_config(level: str, overrides: dict) -> RunConfig:
     if overrides.get("model", {}).get("cross") and one:
         raise WordmoreError(f"--cross weighs the cross terms of two joined tables: with {one} there is one table, "
                             f"so it would do nothing (drop --cross)")
-    for name, heads in HEAD_FLAGS.items():
-        if name in overrides.get("model", {}) and m.head not in heads:
-            raise WordmoreError(f"--{name.replace('_', '-')} is for --head {' or '.join(heads)}: with --head {m.head} "
-                                f"it would do nothing (drop it)")
+    for f in fields(ModelConfig):  # a flag that only some output layers read (its field's heads), given for another
+        heads = f.metadata.get("heads")
+        if heads and f.name in overrides.get("model", {}) and m.head not in heads:
+            raise WordmoreError(f"--{f.name.replace('_', '-')} is for --head {' or '.join(heads)}: with --head "
+                                f"{m.head} it would do nothing (drop it)")
     return cfg
-
-
-HEAD_FLAGS = {"cutoffs": ("adaptive",), "div_value": ("adaptive",), "negatives": ("neg", "sampled"),
-              "neg_weight": ("neg",)}  # the model flags only some output layers read
 
 
 def _length_rules(t: TrainConfig, given: dict, own_data: bool) -> None:

@@ -32,7 +32,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def opt(default, help: str, **limits):
-    """A dataclass field with its --help text and limits (min, max, gt, lt)."""
+    """A dataclass field with its --help text, limits (min, max, gt, lt) and heads (the output layers that read it)."""
     meta = {"help": help, **limits}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
