@@ -76,9 +76,14 @@ class Embeddings:
             ids.append(self.index[k])
         return ids
 
+    @property
+    def n_words(self) -> int:
+        """The words a query can name or answer: every row but the specials (<s>, <unk>)."""
+        return len(self) - sum(s in self.index for s in SPECIALS)
+
     def check_k(self, k: int) -> int:
-        """k, when the model has that many words besides the one asked about (specials aside); else a WordmoreError."""
-        n = len(self) - 1 - sum(s in self.index for s in SPECIALS)
+        """k, when the model has that many words besides the one asked about; else a WordmoreError."""
+        n = self.n_words - 1
         if k > n:
             raise WordmoreError(f"-k {k} is larger than the vocabulary: the model has {n:,} words besides the one "
                                 f"asked about")

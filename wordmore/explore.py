@@ -49,7 +49,7 @@ def read_groups(path) -> dict[str, list[str]]:
 
 def neighbour_table(emb: Embeddings, ids: Sequence[int], k: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Each id's k nearest words over the whole model, as Embeddings.neighbors ranks them (self, specials out)."""
-    k = min(k, len(emb) - 1 - sum(s in emb.index for s in SPECIALS))
+    k = min(k, emb.n_words - 1)
     ids = np.asarray(ids, dtype=np.int64)
     nb = np.zeros((len(ids), max(k, 0)), dtype=np.int64)  # (n, k)
     cos = np.zeros((len(ids), max(k, 0)), dtype=np.float32)  # (n, k)
@@ -337,7 +337,7 @@ def write_explorer(emb: Embeddings, out, words: Sequence[str] | None = None, gro
     payload = {"words": [emb.words[i] for i in shown + extra], "n": len(shown), "vocab": len(emb),
                "lower": bool(emb.lowercase), "nb": [[local[int(j)] for j in row] for row in nb],
                "cos": np.round(cos.astype(np.float64), 4).tolist(), "ann": ann, "first": next(iter(maps)), "h": nh}
-    n_words = len(emb) - sum(s in emb.index for s in SPECIALS)
+    n_words = emb.n_words
     subset = "all" if len(shown) >= n_words else f"the {len(shown):,} most frequent and highlighted of the {n_words:,}"
     summary = (f"{subset} words of {html.escape(emb.source or 'the model')} are on the map "
                f"({emb.dim}-d vectors). Highlighted: {html.escape(', '.join(hi) or 'none')}. "
